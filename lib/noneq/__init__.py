@@ -1,0 +1,20 @@
+"""noneq: the support library of the course "Machine learning in and out of equilibrium".
+
+SGD training as biased diffusion (Adhikari, Kabakcioglu, Strang, Yuret & Hinczewski).
+Importing the package switches JAX to float64: the paper's learning rates (1e-7) on O(1)
+weights are below float32 resolution.
+
+Modules
+-------
+data       the shipped data sets (regression, MNIST 7x7) with checksum verification
+problems   the generic :class:`~noneq.problems.Problem` and the paper's three problems
+landscape  the minimum theta_0 (Newton) and the Hessian H
+style      the one matplotlib style of the book
+"""
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+__version__ = "0.1.0"
+
+from . import data, landscape, problems, style  # noqa: E402,F401

@@ -1,0 +1,93 @@
+"""The loss landscape near its minimum: theta_0 and the Hessian H_0 (Sec. 3.3, Eq. C1)."""
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["minimum", "hessian", "NewtonResult", "newton"]
+
+
+class NewtonResult(tuple):
+    """``(theta, history)``: the minimum and the gradient norm |grad L| after each iteration."""
+
+    @property
+    def theta(self):
+        return self[0]
+
+    @property
+    def grad_norms(self):
+        return self[1]
+
+
+def hessian(problem, theta):
+    """The Hessian H(theta) of the full loss L + R (Eq. 10), shape (N, N).
+
+    At theta_0 this is H_0 of Eq. (C1), whose eigenvalues h_alpha set the relaxation rates
+    eta h_alpha of the stationary fluctuations (Eq. 23).
+    """
+    return problem.hessian(theta)
+
+
+def newton(problem, theta_init=None, *, tol=1e-9, max_iter=100, loss_fn=None, grad_fn=None,
+           hessian_fn=None) -> NewtonResult:
+    """Damped Newton iteration to a local minimum, returning the gradient-norm history.
+
+    Each step solves (H + mu I) p = -g with the smallest mu >= 0 that makes H + mu I positive
+    definite (Levenberg safeguard), then backtracks along p until the loss decreases (Armijo).
+    The functions default to ``problem.loss``, ``problem.grad`` and ``problem.hessian``;
+    other landscapes (the WOR effective loss of Eq. 16) pass their own.
+
+    Raises
+    ------
+    ValueError
+        on a bad ``theta_init`` (wrong shape or non-finite) or ``tol <= 0``.
+    RuntimeError
+        if |grad| is not below ``tol`` after ``max_iter`` iterations.
+    """
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0, got {tol}.")
+    loss_fn = loss_fn or problem.loss
+    grad_fn = grad_fn or problem.grad
+    hessian_fn = hessian_fn or problem.hessian
+    theta = problem.check_theta(problem.theta_init if theta_init is None else theta_init, "theta_init")
+    g = np.asarray(grad_fn(theta))
+    history = [float(np.linalg.norm(g))]
+    f = float(loss_fn(theta))
+    for _ in range(max_iter):
+        if history[-1] < tol:
+            return NewtonResult((theta, np.array(history)))
+        H = np.asarray(hessian_fn(theta))
+        H = 0.5 * (H + H.T)
+        mu, scale = 0.0, max(1.0, float(np.abs(H).max()))
+        while True:
+            try:
+                L = np.linalg.cholesky(H + mu * np.eye(len(H)))
+                break
+            except np.linalg.LinAlgError:
+                mu = max(2 * mu, 1e-8 * scale)
+        step = -np.linalg.solve(L.T, np.linalg.solve(L, g))
+        t, slope = 1.0, float(g @ step)
+        while t > 1e-12:
+            trial = theta + t * jnp.asarray(step)
+            f_trial = float(loss_fn(trial))
+            if np.isfinite(f_trial) and f_trial <= f + 1e-4 * t * slope + 1e-14 * abs(f):
+                break
+            t *= 0.5
+        theta, f = trial, f_trial
+        g = np.asarray(grad_fn(theta))
+        history.append(float(np.linalg.norm(g)))
+    if history[-1] < tol:
+        return NewtonResult((theta, np.array(history)))
+    raise RuntimeError(
+        f"Newton's method did not reach |grad| < {tol:g} in {max_iter} iterations "
+        f"(last |grad| = {history[-1]:.3g}); try another theta_init."
+    )
+
+
+def minimum(problem, theta_init=None, *, tol=1e-9, max_iter=100):
+    """theta_0, the local minimum of the full loss L + R reached from ``theta_init``.
+
+    Damped Newton (see :func:`newton`) until |grad L(theta_0)| < ``tol`` (default 1e-9).
+    ``theta_init`` defaults to ``problem.theta_init``. Returns an array of shape (N,).
+    """
+    return newton(problem, theta_init, tol=tol, max_iter=max_iter).theta

@@ -1,0 +1,1 @@
+"""Scripts that produce the files in ``data/`` (run with ``python -m noneq.scripts.NAME``)."""
