@@ -2,17 +2,43 @@
 
 Conventions: ``problem`` is a :class:`noneq.problems.Problem`; ``eta`` is the learning rate;
 ``m`` the minibatch size; n = M/m the number of steps per epoch. All matrices are N x N.
+
+With replacement (WR, Sec. 3.1, App. A): :func:`diffusion_wr` (Eq. 14 / A10),
+:func:`diffusion_wr_approx` (second line of Eq. 14).
+
+Without replacement (WOR, Sec. 3.2, App. B): :func:`effective_loss_wor` and
+:func:`effective_minimum_wor` (Eq. 16 / B10), :func:`diffusion_wor` (Eq. B18, B21, Eq. 18),
+:func:`wor_moments` (the epoch moments of Eq. B14-B15, corrected, see its docstring) and
+:func:`diffusion_wor_errors`.
+
+Sums over the M data points that would need an (M, N) or (N, M) array (235 MB for MNIST) are
+accumulated in chunks of ``chunk_size`` data points, so memory stays at a few N x N matrices
+plus one (chunk_size, N) block.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "check_eta_m",
     "delta_loss_wor",
     "effective_loss_wor",
+    "effective_minimum_wor",
+    "diffusion_wr",
+    "diffusion_wr_approx",
+    "wor_moments",
+    "diffusion_wor",
+    "diffusion_wor_errors",
 ]
+
+#: default number of data points per chunk in the chunked sums over the data set
+CHUNK_SIZE = 4096
+#: the full WOR diffusion matrix (Eq. B18) is refused when its tensors would need more bytes
+FULL_WOR_MAX_BYTES = 1e9
 
 
 def check_eta_m(problem, eta, m, *, wor=False):
@@ -77,3 +103,330 @@ def effective_loss_wor(problem, theta, eta, m):
     eta, m, n = check_eta_m(problem, eta, m, wor=True)
     theta = problem.check_theta(theta)
     return n * problem.loss(theta) + _delta_loss(problem, theta, eta, n)
+
+
+# ---------------------------------------------------------------------------------------------
+# the WOR effective minimum theta-hat_0 (Eq. 16)
+# ---------------------------------------------------------------------------------------------
+def _lhat_impl(problem, theta, eta, n):
+    return n * problem.loss(theta) + _delta_loss_impl(problem, theta, eta, n)
+
+
+_lhat = jax.jit(_lhat_impl)
+_lhat_grad = jax.jit(jax.grad(_lhat_impl, argnums=1))
+_lhat_hessian = jax.jit(jax.hessian(_lhat_impl, argnums=1))
+
+#: above this N^2 M the exact Hessian of L-hat (third derivatives of every l_i) is not formed
+_EXACT_LHAT_HESSIAN_MAX = 2e7
+
+
+def effective_minimum_wor(problem, eta, m, theta_init=None, *, tol=None, max_iter=100):
+    """theta-hat_0, the minimum of the WOR effective loss L-hat = n(L+R) + delta L (Eq. 16).
+
+    Damped Newton (:func:`noneq.landscape.newton`) on L-hat, with its gradient and Hessian from
+    ``jax.grad`` / ``jax.hessian`` of the L-hat kernel, started at ``theta_init`` (default: the
+    minimum theta_0 of L + R, from :func:`noneq.landscape.minimum`).
+
+    Tolerance: L-hat = n (L + R) + O(eta), so grad L-hat ~ n grad(L + R); the default ``tol``
+    is n * 1e-9 on |grad L-hat|, the same accuracy as theta_0's |grad(L + R)| < 1e-9.
+
+    For large problems (N^2 M > 2e7, e.g. MNIST) the exact Hessian of L-hat (which needs third
+    derivatives of every per-sample loss) is not formed; Newton then steps with n H(theta),
+    which differs from the Hessian of L-hat by O(eta) and still converges (linearly, with a
+    contraction factor O(eta)); the stopping test is on the exact gradient either way.
+
+    The shift theta-hat_0 - theta_0 is O(eta) (Sec. 3.2). Returns an array of shape (N,).
+    """
+    from .landscape import minimum, newton
+
+    eta, m, n = check_eta_m(problem, eta, m, wor=True)
+    if theta_init is None:
+        theta_init = minimum(problem)
+    tol = 1e-9 * n if tol is None else tol
+    if problem.N ** 2 * problem.M <= _EXACT_LHAT_HESSIAN_MAX:
+        def hessian_fn(th):
+            return _lhat_hessian(problem, th, eta, n)
+    else:
+        def hessian_fn(th):
+            return n * problem.hessian(th)
+    return newton(problem, theta_init, tol=tol, max_iter=max_iter,
+                  loss_fn=lambda th: _lhat(problem, th, eta, n),
+                  grad_fn=lambda th: _lhat_grad(problem, th, eta, n),
+                  hessian_fn=hessian_fn).theta
+
+
+# ---------------------------------------------------------------------------------------------
+# chunked sums over the data set
+# ---------------------------------------------------------------------------------------------
+def _check_chunk(chunk_size):
+    if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
+    return int(chunk_size)
+
+
+@partial(jax.jit, static_argnames=("row_fn", "chunk"))
+def _gram(problem, theta, aux, row_fn, chunk):
+    """sum_i r_i r_i^T over the M data points, r_i = row_fn(problem, theta, aux, z_i) of shape (N,).
+
+    The data are split into ceil(M / chunk) chunks (the last one padded and masked), each chunk's
+    rows computed with vmap and accumulated with lax.scan: memory O(chunk N + N^2).
+    """
+    M, N = problem.M, problem.N
+    chunk = min(chunk, M)
+    K = -(-M // chunk)
+    pad = K * chunk - M
+
+    def split(d):
+        if pad:
+            d = jnp.concatenate([d, jnp.broadcast_to(d[:1], (pad,) + d.shape[1:])])
+        return d.reshape((K, chunk) + d.shape[1:])
+
+    data = tuple(split(d) for d in problem.data)
+    mask = (jnp.arange(K * chunk) < M).reshape(K, chunk).astype(theta.dtype)
+
+    def body(acc, xs):
+        zs, w = xs
+        rows = jax.vmap(lambda z: row_fn(problem, theta, aux, z))(zs) * w[:, None]
+        return acc + rows.T @ rows, None
+
+    acc, _ = jax.lax.scan(body, jnp.zeros((N, N), theta.dtype), (data, mask))
+    return 0.5 * (acc + acc.T)
+
+
+def _row_grad(problem, theta, aux, z):
+    """d l(z_i; theta) / d theta = M V_i, shape (N,)."""
+    return jax.grad(problem.per_sample_loss)(theta, z)
+
+
+def _row_b(problem, theta, H_L, z):
+    """B_i / n^2 = (H_L - U_i) V_i (Eq. B12, B19, B20), via a per-sample Hessian-vector product."""
+    M = problem.M
+    g = jax.grad(problem.per_sample_loss)
+    v = g(theta, z) / M                                        # V_i
+    _, hv = jax.jvp(lambda th: g(th, z), (theta,), (v,))       # (d^2 l_i) V_i = M U_i V_i
+    return H_L @ v - hv / M
+
+
+def _VVt(problem, theta, chunk_size):
+    """V V^T = M^{-2} sum_i d l_i d l_i^T (Eq. A9), shape (N, N), chunked."""
+    return _gram(problem, theta, None, _row_grad, chunk_size) / problem.M ** 2
+
+
+# ---------------------------------------------------------------------------------------------
+# WR diffusion matrix (Sec. 3.1, App. A)
+# ---------------------------------------------------------------------------------------------
+def diffusion_wr(problem, theta, eta, m, *, chunk_size=CHUNK_SIZE):
+    """The WR diffusion matrix D(theta) = <xi xi^T>/2 of Eq. (13), exact form Eq. (14)/(A10):
+
+        D = eta^2 (n - 1) / (2 (M - 1)) [ M V V^T - grad L grad L^T ],   n = M/m,
+
+    with V the N x M matrix of per-sample gradients (Eq. A9) and L the data loss (the
+    regularizer does not fluctuate). Exact for minibatches of m distinct indices drawn
+    uniformly (Eq. A7); m need not divide M (n is a float). Shape (N, N), symmetric, positive
+    semi-definite; zero for m = M. V V^T is accumulated in chunks of ``chunk_size`` points.
+    """
+    eta, m, n = check_eta_m(problem, eta, m)
+    theta = problem.check_theta(theta)
+    _check_chunk(chunk_size)
+    M = problem.M
+    if m == M:
+        return jnp.zeros((problem.N, problem.N))
+    g = problem.data_grad(theta)
+    D = eta ** 2 * (n - 1) / (2 * (M - 1)) * (M * _VVt(problem, theta, chunk_size) - jnp.outer(g, g))
+    return 0.5 * (D + D.T)
+
+
+def diffusion_wr_approx(problem, theta, eta, m, *, chunk_size=CHUNK_SIZE):
+    """The M >> 1, n >> 1 approximation of Eq. (14), second line: D ~ eta^2 n / 2 V V^T. (N, N)."""
+    eta, m, n = check_eta_m(problem, eta, m)
+    theta = problem.check_theta(theta)
+    _check_chunk(chunk_size)
+    return eta ** 2 * n / 2 * _VVt(problem, theta, chunk_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# WOR epoch moments (Eq. B13-B15)
+# ---------------------------------------------------------------------------------------------
+def wor_moments(m, M):
+    """Second moments of the WOR epoch noise variables zeta_i, chi_ij of Eq. (B13); a dict.
+
+    For a uniformly random epoch (a random permutation of 1..M cut into n = M/m batches), with
+    t_i the batch of point i, zeta_i = (n-1)/2 - t_i and chi_ij = [t_i > t_j] - (M-m)/(2(M-1))
+    for i != j (chi_ii = 0). Exact values (checked against enumeration of all epochs in
+    ``tests/test_noise.py``), indices distinct unless equal by name:
+
+    ========  ==========================  =================================================
+    key       moment                      value
+    ========  ==========================  =================================================
+    a0        <zeta_i zeta_i>             (M-m)(M+m) / (12 m^2)                 [as Eq. B15]
+    a6        <zeta_i zeta_j>             -a0 / (M-1)                      [missing in B14]
+    a1        <zeta_k chi_jk>             (n+1)(M-m) / (12(M-1));  <zeta_j chi_jk> = -a1,
+                                          <zeta_i chi_jk> = 0                   [as B14-B15]
+    a2        <chi_ij chi_il>,            (M-m)(M(M-4) + (M-4)m + 6) / (12(M-2)(M-1)^2)
+              <chi_ji chi_li>                                                 [as Eq. B15]
+    a3        <chi_ij chi_ij>             (M-m)(M+m-2) / (4(M-1)^2)             [as Eq. B15]
+    a4        <chi_ij chi_ji>             -(M-m)^2 / (4(M-1)^2)                 [as Eq. B15]
+    a5        <chi_ij chi_ki>,            -(M-m)(M^2 - 4M + (M+2)m) / (12(M-2)(M-1)^2)
+              <chi_ij chi_jl>                                      [Eq. B15 is WRONG, below]
+    a7        <chi_ij chi_kl>             (M-m)(m-1) / (2(M-3)(M-2)(M-1)^2)  [missing in B14]
+    a5_paper  (the printed Eq. B15)       -(M-m)(12M + (M-4)(M^2+(6+M)m)) / (12(M-2)(M-1)^2 M)
+    ========  ==========================  =================================================
+
+    ERRATA to App. B: (i) the printed a5 of Eq. (B15) is wrong except for n = 2: it differs from
+    the exact value by -(M-m)(1 - 2/n) / ((M-2)(M-1)^2); (ii) Eq. (B14) sets <zeta_i zeta_j> and
+    <chi_ij chi_kl> (all four distinct) to zero, but they are a6 and a7 above (the first follows
+    from sum_i zeta_i = 0, the second from sum_l chi_kl = -m zeta_k). Relative to the leading
+    terms these are O(1/M) corrections. a2..a5, a7 are set to 0 where they cannot occur (M < 3,
+    M < 4); everything vanishes for m = M.
+    """
+    if isinstance(m, bool) or isinstance(M, bool) or int(m) != m or int(M) != M:
+        raise ValueError(f"m and M must be integers, got m={m!r}, M={M!r}.")
+    m, M = int(m), int(M)
+    if not 1 <= m <= M:
+        raise ValueError(f"m (the minibatch size) must be an integer in 1..M={M}, got {m}.")
+    if M % m:
+        raise ValueError(f"m={m} does not divide M={M}: WOR epochs need n = M/m to be an integer.")
+    keys = ("a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a5_paper")
+    if m == M:
+        return dict.fromkeys(keys, 0.0)
+    n = M / m
+    a0 = (M - m) * (M + m) / (12 * m ** 2)
+    out = {
+        "a0": a0,
+        "a1": (n + 1) * (M - m) / (12 * (M - 1)),
+        "a3": (M - m) * (M + m - 2) / (4 * (M - 1) ** 2),
+        "a4": -(M - m) ** 2 / (4 * (M - 1) ** 2),
+        "a6": -a0 / (M - 1),
+        "a2": 0.0, "a5": 0.0, "a7": 0.0, "a5_paper": 0.0,
+    }
+    if M > 2:
+        den = 12 * (M - 2) * (M - 1) ** 2
+        out["a2"] = (M - m) * (M * (M - 4) + (M - 4) * m + 6) / den
+        out["a5"] = -(M - m) * (M * M - 4 * M + (M + 2) * m) / den
+        out["a5_paper"] = -(M - m) * (12 * M + (M - 4) * (M * M + (6 + M) * m)) / (den * M)
+    if M > 3:
+        out["a7"] = (M - m) * (m - 1) / (2 * (M - 3) * (M - 2) * (M - 1) ** 2)
+    return {k: float(out[k]) for k in keys}
+
+
+# ---------------------------------------------------------------------------------------------
+# WOR diffusion matrix (Sec. 3.2, App. B)
+# ---------------------------------------------------------------------------------------------
+def _wor_full_bytes(N, M):
+    """Bytes of the tensors of the full Eq. (B18): S (N M^2, with one temporary) and U (M N^2)."""
+    return 8.0 * (2 * N * M * M + M * N * N)
+
+
+@jax.jit
+def _wor_tensors(problem, theta, n):
+    """Z, B, C_S, F, G of Eqs. (B12), (B19)-(B20), forming S explicitly (N x M x M)."""
+    M = problem.M
+    z_grad = jax.grad(problem.per_sample_loss)
+    V = jax.vmap(lambda z: z_grad(theta, z))(problem.data).T / M                  # (N, M), A9
+    U = jax.vmap(lambda z: jax.hessian(problem.per_sample_loss)(theta, z))(problem.data) / M  # U[i]
+    X = jax.grad(problem.regularizer)(theta)
+    Y = jax.hessian(problem.regularizer)(theta)
+    Z = n * (Y @ V - jnp.einsum("iab,b->ai", U, X))                                # (N, M)
+    S = n ** 2 * jnp.einsum("iab,bj->aij", U, V) * (1.0 - jnp.eye(M))[None]        # S^Delta
+    return {
+        "Z": Z,
+        "B": S.sum(axis=1),      # B_{a i} = sum_j S^Delta_{a j i}
+        "C_S": S.sum(axis=2),    # C_{a i} = sum_j S^Delta_{a i j}  (not the circulation matrix)
+        "F": jnp.einsum("aij,bij->ab", S, S),
+        "G": jnp.einsum("aij,bji->ab", S, S),
+    }
+
+
+def _B_without_S(problem, theta, n):
+    """B of Eq. (B20) without forming S: B_{a i} = n^2 [(H_L)_{ab} - U_{ab i}] V_{b i}; (N, M).
+
+    (B_{a i} = sum_{j != i} S_{a j i} = n^2 sum_{j != i} U_{a b j} V_{b i}, and sum_j U_j = H_L,
+    the Hessian of the data loss L.) Used by the tests; :func:`diffusion_wor` accumulates
+    B B^T in chunks with the same per-sample formula.
+    """
+    H_L = _data_hessian(problem, theta)
+    return n ** 2 * jax.vmap(lambda z: _row_b(problem, theta, H_L, z))(problem.data).T
+
+
+def _data_hessian(problem, theta):
+    """H_L = H - Hess R, the Hessian of the data loss L alone."""
+    return problem.hessian(theta) - jax.hessian(problem.regularizer)(theta)
+
+
+def _assemble_full(T, a, eta):
+    """Eq. (B18) with the exact moments of :func:`wor_moments` (a6, a7 and the corrected a5)."""
+    Z, B, C, F, G = T["Z"], T["B"], T["C_S"], T["F"], T["G"]
+    Ze, s = Z.sum(axis=1), B.sum(axis=1)
+    ZZ, BmC = Z @ Z.T, B - C
+    inner = (a["a0"] * ZZ + a["a6"] * (jnp.outer(Ze, Ze) - ZZ)
+             + a["a1"] * (Z @ BmC.T + BmC @ Z.T)
+             + (a["a2"] - a["a7"]) * (B @ B.T + C @ C.T)
+             + (a["a5"] - a["a7"]) * (B @ C.T + C @ B.T)
+             + (a["a3"] - 2 * a["a2"] + a["a7"]) * F
+             + (a["a4"] - 2 * a["a5"] + a["a7"]) * G
+             + a["a7"] * jnp.outer(s, s))
+    D = 0.5 * eta ** 4 * inner
+    return 0.5 * (D + D.T)
+
+
+def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZE):
+    """The WOR (epoch-to-epoch) diffusion matrix D-hat(theta) = <xi-hat xi-hat^T>/2, Eq. (17).
+
+    method
+        ``"full"``: Eq. (B18) with Z, S, B, C, F, G of Eqs. (B11)-(B12), (B19)-(B20), using the
+        exact epoch moments of :func:`wor_moments` -- i.e. with the corrected a5 and the two
+        moments a6, a7 that Eq. (B14) omits (see the errata there):
+
+            D-hat = 1/2 eta^4 [ a0 Z Z^T + a6 (Z e e^T Z^T - Z Z^T)
+                    + a1 (Z (B - C)^T + (B - C) Z^T) + (a2 - a7)(B B^T + C C^T)
+                    + (a5 - a7)(B C^T + C B^T) + (a3 - 2 a2 + a7) F + (a4 - 2 a5 + a7) G
+                    + a7 B e e^T B^T ]
+
+        (with a6 = a7 = 0 and the printed a5 this is Eq. B18). Needs the N x M x M tensor S;
+        refused (ValueError) when that needs more than ~1 GB (not possible for MNIST).
+        ``"b21"``: Eq. (B21), 1/2 eta^4 a2 B B^T, with B_{a i} = n^2 [(H_L)_{ab} - U_{ab i}] V_{b i}
+        (H_L the Hessian of the data loss L, U_i = M^{-1} d^2 l_i); B B^T is accumulated in
+        chunks of ``chunk_size`` points with per-sample Hessian-vector products, never forming
+        S or U: works for MNIST (N = 490, M = 60,000).
+        ``"eq18"``: Eq. (18), first line, (eta n)^4 / 24 H V V^T H, H the Hessian of L + R.
+
+    m must divide M (n = M/m epochs steps). Returns a symmetric (N, N) matrix, zero for m = M.
+    """
+    eta, m, n = check_eta_m(problem, eta, m, wor=True)
+    theta = problem.check_theta(theta)
+    chunk_size = _check_chunk(chunk_size)
+    N, M = problem.N, problem.M
+    a = wor_moments(m, M)
+    if method == "full":
+        need = _wor_full_bytes(N, M)
+        if need > FULL_WOR_MAX_BYTES:
+            raise ValueError(
+                f"method='full' needs the N x M x M tensor S of Eq. (B12): about {need / 1e9:.3g} GB "
+                f"for N={N}, M={M} (limit {FULL_WOR_MAX_BYTES / 1e9:g} GB); use method='b21' "
+                f"(Eq. B21, computed without S) or method='eq18'.")
+        return _assemble_full(_wor_tensors(problem, theta, n), a, eta)
+    if method == "b21":
+        BBt = n ** 4 * _gram(problem, theta, _data_hessian(problem, theta), _row_b, chunk_size)
+        return 0.5 * eta ** 4 * a["a2"] * BBt
+    if method == "eq18":
+        H = problem.hessian(theta)
+        D = (eta * n) ** 4 / 24 * H @ _VVt(problem, theta, chunk_size) @ H
+        return 0.5 * (D + D.T)
+    raise ValueError(f"method must be 'full', 'b21' or 'eq18', got {method!r}.")
+
+
+def diffusion_wor_errors(problem, theta, eta, m):
+    """Relative errors of the approximations ``"b21"`` (Eq. B21) and ``"eq18"`` (Eq. 18) of the
+    WOR diffusion matrix against the full Eq. (B18) (:func:`diffusion_wor`).
+
+    Returns ``{"b21": {"frobenius": e_F, "max_element": e_max}, "eq18": {...}}`` with
+    e_F = |D_approx - D_full|_F / |D_full|_F and e_max = max|D_approx - D_full| / max|D_full|.
+    Needs the full form, so only for problems where ``method="full"`` fits in memory.
+    """
+    full = np.asarray(diffusion_wor(problem, theta, eta, m, "full"))
+    out = {}
+    for method in ("b21", "eq18"):
+        diff = np.asarray(diffusion_wor(problem, theta, eta, m, method)) - full
+        out[method] = {"frobenius": float(np.linalg.norm(diff) / np.linalg.norm(full)),
+                       "max_element": float(np.abs(diff).max() / np.abs(full).max())}
+    return out

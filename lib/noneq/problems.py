@@ -36,6 +36,7 @@ __all__ = [
     "mnist_linear",
     "PROBLEMS",
     "get",
+    "mnist_accuracy",
 ]
 
 
@@ -396,7 +397,23 @@ PROBLEMS = {
 
 
 def get(name: str) -> Problem:
-    """The paper's problem called ``name`` (one of :data:`PROBLEMS`)."""
+    """The paper's problem called ``name``: "regression", "linearized_regression" or "mnist_linear"."""
     if name not in PROBLEMS:
         raise ValueError(f"unknown problem {name!r}; choose one of {sorted(PROBLEMS)}.")
     return PROBLEMS[name]()
+
+
+def mnist_accuracy(theta, split: str = "test") -> float:
+    """Fraction of correctly classified images for the linear classifier f = W x (Sec. 4.2).
+
+    The predicted digit is argmax_k f_k(x). ``theta`` has shape (490,) (W row-major);
+    ``split`` is "train" (60,000 images) or "test" (10,000 images).
+    """
+    from .data import load_mnist7
+
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.shape != (490,):
+        raise ValueError(f"theta must have shape (490,) (W is 10 x 49), got {theta.shape}.")
+    images, labels = load_mnist7(split)
+    predicted = np.argmax(images @ theta.reshape(10, 49).T, axis=1)
+    return float(np.mean(predicted == labels))
