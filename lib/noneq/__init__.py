@@ -10,6 +10,8 @@ data       the shipped data sets (regression, MNIST 7x7) with checksum verificat
 problems   the generic :class:`~noneq.problems.Problem` and the paper's three problems
 landscape  the minimum theta_0 (Newton) and the Hessian H
 style      the one matplotlib style of the book
+noise      minibatch noise: D (WR, Eq. 14), the WOR effective loss (Eq. 16) and D-hat (Eq. 18, B18)
+ness       the stationary state near a minimum: Sigma, C, currents, area, entropy (Sec. 3.3, App. C-D)
 """
 import jax
 
@@ -17,4 +19,4 @@ jax.config.update("jax_enable_x64", True)
 
 __version__ = "0.1.0"
 
-from . import data, landscape, problems, style  # noqa: E402,F401
+from . import data, landscape, ness, noise, problems, style  # noqa: E402,F401

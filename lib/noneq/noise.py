@@ -51,7 +51,7 @@ def check_eta_m(problem, eta, m, *, wor=False):
         eta_f = float(eta)
     except (TypeError, ValueError):
         raise ValueError(f"eta (the learning rate) must be a number > 0, got {eta!r}.") from None
-    if not (eta_f > 0 and jnp.isfinite(eta_f)):
+    if not (eta_f > 0 and np.isfinite(eta_f)):
         raise ValueError(f"eta (the learning rate) must be a finite number > 0, got {eta!r}.")
     if isinstance(m, bool) or int(m) != m:
         raise ValueError(f"m (the minibatch size) must be an integer in 1..M={problem.M}, got {m!r}.")
@@ -388,9 +388,11 @@ def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZ
         (H_L the Hessian of the data loss L, U_i = M^{-1} d^2 l_i); B B^T is accumulated in
         chunks of ``chunk_size`` points with per-sample Hessian-vector products, never forming
         S or U: works for MNIST (N = 490, M = 60,000).
-        ``"eq18"``: Eq. (18), first line, (eta n)^4 / 24 H V V^T H, H the Hessian of L + R.
+        ``"eq18"``: Eq. (18), first line, (eta n)^4 / 24 H V V^T H, H the Hessian of L + R. An
+        M >> 1, n >> 1 approximation: unlike the other two it does not vanish at m = M (n = 1).
 
-    m must divide M (n = M/m epochs steps). Returns a symmetric (N, N) matrix, zero for m = M.
+    m must divide M (n = M/m epochs steps). Returns a symmetric (N, N) matrix (zero for m = M with
+    ``full`` and ``b21``).
     """
     eta, m, n = check_eta_m(problem, eta, m, wor=True)
     theta = problem.check_theta(theta)

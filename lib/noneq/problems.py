@@ -159,7 +159,7 @@ class Problem:
         theta = jnp.asarray(theta, dtype=jnp.float64)
         if theta.shape != (self.N,):
             raise ValueError(f"{name} must have shape ({self.N},) for problem {self.name!r}, got {theta.shape}.")
-        if _is_concrete(theta) and not bool(jnp.all(jnp.isfinite(theta))):
+        if _is_concrete(theta) and not np.all(np.isfinite(np.asarray(theta))):
             raise ValueError(f"{name} contains non-finite values (nan or inf): {np.asarray(theta)}.")
         return theta
 
@@ -168,7 +168,7 @@ class Problem:
         idx = jnp.asarray(idx)
         if idx.ndim != 1 or not jnp.issubdtype(idx.dtype, jnp.integer):
             raise ValueError(f"{name} must be a 1-d integer array of data indices, got dtype {idx.dtype} shape {idx.shape}.")
-        if _is_concrete(idx) and idx.size and (int(idx.min()) < 0 or int(idx.max()) >= self.M):
+        if _is_concrete(idx) and idx.size and (int(np.min(idx)) < 0 or int(np.max(idx)) >= self.M):
             raise ValueError(f"{name} must lie in 0..{self.M - 1} (M = {self.M}).")
         return idx
 

@@ -1,0 +1,261 @@
+"""Tests of noneq.ness: the stationary state near a minimum (Sec. 3.3, App. C-D)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import noneq  # noqa: F401  (float64)
+from noneq import ness
+
+
+def _spd(rng, N, shift=0.1):
+    A = rng.normal(size=(N, N))
+    S = A @ A.T + shift * np.eye(N)
+    return 0.5 * (S + S.T)
+
+
+@pytest.fixture
+def HD_pair():
+    rng = np.random.default_rng(1)
+    return _spd(rng, 6, 6.0), _spd(rng, 6)
+
+
+# ------------------------------------------------------------------------------ covariance
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_covariance_solves_lyapunov(seed):
+    rng = np.random.default_rng(seed)
+    N = 8
+    H, D = _spd(rng, N, 1.0), _spd(rng, N)
+    eta = 10.0 ** rng.uniform(-7, -1)
+    Sigma = ness.covariance(H, D, eta)
+    assert ness.lyapunov_residual(H, D, eta, Sigma) < 1e-12  # rounding only
+    assert np.array_equal(Sigma, Sigma.T)
+    assert np.linalg.eigvalsh(np.asarray(Sigma)).min() > 0
+    # jittable, same numbers
+    assert np.allclose(jax.jit(ness.covariance)(H, D, eta), Sigma, rtol=1e-13, atol=0)
+
+
+def test_covariance_scalar_case():
+    # N = 1: 2 h Sigma = 2 D / eta;  with HD: 2 h Sigma = (2 D + HD Sigma)/eta -> 2D/(2 eta h - HD)
+    H, D, eta, hd = np.array([[3.0]]), np.array([[0.5]]), 0.01, 0.02
+    assert float(ness.covariance(H, D, eta)[0, 0]) == pytest.approx(0.5 / (0.01 * 3), rel=1e-14)
+    got = float(ness.covariance(H, D, eta, HD=np.full((1, 1, 1, 1), hd))[0, 0])
+    assert got == pytest.approx(2 * 0.5 / (2 * eta * 3 - hd), rel=1e-13)
+
+
+def test_covariance_with_HD(HD_pair):
+    H, D = HD_pair
+    N, eta = len(H), 0.05
+    assert np.allclose(ness.covariance(H, D, eta, HD=np.zeros((N,) * 4)), ness.covariance(H, D, eta),
+                       rtol=1e-12, atol=0)
+    # a D(theta) with curvature: D_ab(theta) = D_ab + 1/2 T_abmg theta_m theta_g, so HD = T
+    rng = np.random.default_rng(5)
+    T = 0.01 * rng.normal(size=(N,) * 4)
+    T = T + T.transpose(1, 0, 2, 3)
+    T = T + T.transpose(0, 1, 3, 2)
+    HD = ness.diffusion_hessian(lambda th: D + 0.5 * jnp.einsum("abmg,m,g->ab", T, th, th), jnp.zeros(N))
+    assert HD.shape == (N,) * 4 and np.abs(np.asarray(HD) - T).max() < 1e-14
+    Sigma = ness.covariance(H, D, eta, HD=HD)
+    assert ness.lyapunov_residual(H, D, eta, Sigma, HD=HD) < 1e-12
+    assert ness.lyapunov_residual(H, D, eta, Sigma) > 1e-3  # the correction matters here
+
+
+# ----------------------------------------------------------------------------- circulation
+def test_circulation_antisymmetric_and_eq24(HD_pair):
+    H, D = HD_pair
+    eta = 0.1
+    Sigma = ness.covariance(H, D, eta)
+    C = ness.circulation(H, Sigma, eta)
+    assert np.abs(np.asarray(C + C.T)).max() <= 1e-15 * np.abs(np.asarray(C)).max()
+    assert np.abs(np.asarray(C)).max() > 1e-3  # non-commuting H, D: a genuine NESS
+    # Eq. (24): C = eta H Sigma - D, equal to Eq. (25) when Sigma solves Eq. (21)
+    assert np.allclose(C, eta * H @ Sigma - D, rtol=0, atol=1e-12 * np.abs(D).max())
+    assert float(ness.mean_entropy_rate(C, D, Sigma)) > 0
+
+
+def test_commuting_H_D_is_equilibrium():
+    rng = np.random.default_rng(3)
+    O = np.linalg.qr(rng.normal(size=(5, 5)))[0]
+    H = O @ np.diag([1.0, 2.0, 5.0, 10.0, 50.0]) @ O.T
+    D = O @ np.diag([0.3, 0.1, 2.0, 1.0, 0.7]) @ O.T
+    H, D = 0.5 * (H + H.T), 0.5 * (D + D.T)
+    eta = 0.01
+    Sigma = ness.covariance(H, D, eta)
+    C = ness.circulation(H, Sigma, eta)
+    assert np.abs(np.asarray(C)).max() < 1e-13 * np.abs(eta * H @ Sigma).max()  # zero up to rounding
+    assert abs(float(ness.mean_entropy_rate(C, D, Sigma))) < 1e-24
+    assert float(ness.mean_entropy_rate(np.zeros((5, 5)), D, Sigma)) == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mean_entropy_rate_nonnegative(seed):
+    rng = np.random.default_rng(10 + seed)
+    H, D = _spd(rng, 4, 1.0), _spd(rng, 4)
+    Sigma = ness.covariance(H, D, 0.05)
+    assert float(ness.mean_entropy_rate(ness.circulation(H, Sigma, 0.05), D, Sigma)) >= 0
+
+
+def test_velocity_and_current_fields(HD_pair):
+    H, D = HD_pair
+    eta, N = 0.1, len(H)
+    Sigma = ness.covariance(H, D, eta)
+    C = ness.circulation(H, Sigma, eta)
+    th0 = np.linspace(-1, 1, N)
+    pts = th0 + np.random.default_rng(0).normal(size=(3, 4, N))
+    v = ness.velocity_field(pts, th0, C, Sigma)
+    assert v.shape == (3, 4, N)
+    assert np.allclose(v[1, 2], -C @ np.linalg.solve(Sigma, pts[1, 2] - th0), rtol=1e-12, atol=0)
+    J = ness.current_density(pts, th0, C, Sigma)
+    d = pts[1, 2] - th0
+    P = np.exp(-0.5 * d @ np.linalg.solve(Sigma, d)) / np.sqrt((2 * np.pi) ** N * np.linalg.det(Sigma))
+    assert np.allclose(J[1, 2], v[1, 2] * P, rtol=1e-10, atol=0)
+    # the stationary current is divergence free (Eq. C10-C11), checked by autodiff at a point
+    div = jnp.trace(jax.jacfwd(lambda x: ness.current_density(x, th0, C, Sigma))(jnp.asarray(pts[0, 0])))
+    assert abs(float(div)) < 1e-12 * float(jnp.abs(J[0, 0]).max())
+
+
+# --------------------------------------------------------------------------- trajectories
+def test_area_of_circle_counterclockwise():
+    K, r = 1000, 0.7
+    th0 = np.array([0.5, -2.0, 3.0])
+    phi = 2 * np.pi * np.arange(K + 1) / K
+    traj = np.tile(th0, (K + 1, 1))
+    traj[:, 0] += r * np.cos(phi)
+    traj[:, 1] += r * np.sin(phi)
+    A = np.asarray(ness.area_matrix(traj, th0))
+    # the discrete sum of Eq. (26) is the area of the inscribed K-gon, K r^2 sin(2 pi/K)/2,
+    # which tends to pi r^2 (relative difference (2 pi/K)^2 / 6 = 7e-6)
+    assert A[0, 1] == pytest.approx(0.5 * K * r ** 2 * np.sin(2 * np.pi / K), rel=1e-12)
+    assert A[0, 1] == pytest.approx(np.pi * r ** 2, rel=1e-5)
+    assert np.array_equal(A, -A.T) and A[0, 2] == 0 and A[1, 2] == 0
+    assert np.asarray(ness.area_matrix(traj[::-1], th0))[0, 1] == pytest.approx(-A[0, 1], rel=1e-12)
+
+
+def test_windows_add_up(HD_pair):
+    H, D = HD_pair
+    N, eta = len(H), 0.1
+    Sigma = ness.covariance(H, D, eta)
+    C = ness.circulation(H, Sigma, eta)
+    th0 = np.zeros(N)
+    traj = np.cumsum(np.random.default_rng(2).normal(size=(31, N)), axis=0)
+    w = ness.split_windows(traj, 10)
+    assert w.shape == (3, 11, N) and np.array_equal(w[1, 0], traj[10]) and np.array_equal(w[2, -1], traj[30])
+    # Eq. (26)-(27) are sums over steps: the windows add up to the whole trajectory
+    assert np.allclose(ness.area_matrix(w, th0).sum(0), ness.area_matrix(traj, th0), rtol=1e-12, atol=1e-12)
+    assert float(ness.entropy_production(w, th0, C, Sigma, D).sum()) == pytest.approx(
+        float(ness.entropy_production(traj, th0, C, Sigma, D)), rel=1e-12)
+
+
+def test_entropy_production_time_reversal(HD_pair):
+    H, D = HD_pair
+    N, eta = len(H), 0.1
+    Sigma = ness.covariance(H, D, eta)
+    C = ness.circulation(H, Sigma, eta)
+    th0 = np.ones(N)
+    rng = np.random.default_rng(4)
+    traj = th0 + np.cumsum(0.3 * rng.normal(size=(50, N)), axis=0)
+    s = ness.entropy_production(traj, th0, C, Sigma, D, rule="stratonovich")
+    s_rev = ness.entropy_production(traj[::-1], th0, C, Sigma, D, rule="stratonovich")
+    assert abs(float(s)) > 1e-3 and float(s_rev) == pytest.approx(-float(s), rel=1e-12)
+    # Ito (Eq. 27 as printed): the sign flips up to O(step) for a smooth, finely sampled open
+    # path (for a closed one sigma itself would be only the O(step) discretization error)
+    t = np.linspace(0, 0.37, 20_001)[:, None]  # mismatch 3% at 2001 points, 0.3% here
+    smooth = th0 + np.sin(2 * np.pi * t * np.arange(1, N + 1)) * np.linspace(1, 2, N)
+    s, s_rev = (float(ness.entropy_production(x, th0, C, Sigma, D)) for x in (smooth, smooth[::-1]))
+    assert abs(s + s_rev) < 1e-2 * abs(s)
+
+
+def test_area_and_entropy_rates_match_theory_in_simulation():
+    # Eq. (28) <A>/l = C and Eq. (29) <sigma>/l = -tr(C D^-1 C Sigma^-1), for the linear dynamics
+    # theta_{k+1} = theta_k - eta H dtheta_k + N(0, 2D) started from the stationary Gaussian.
+    # Tolerance: 5 standard errors over the 2000 independent chains plus the O(eta h_max) = 1%
+    # discretization bias of the finite step.
+    H = jnp.array([[1.0, 0.0], [0.0, 4.0]])
+    D = jnp.array([[1.0, 0.8], [0.8, 1.0]])
+    eta, th0, chains, steps = 0.0025, jnp.array([0.3, -0.2]), 2000, 4000
+    Sigma = ness.covariance(H, D, eta)
+    C = ness.circulation(H, Sigma, eta)
+    Z = jnp.linalg.cholesky(2 * D)
+
+    def chain(key):
+        k0, k1 = jax.random.split(key)
+        x0 = th0 + jnp.linalg.cholesky(Sigma) @ jax.random.normal(k0, (2,))
+
+        def step(x, k):
+            x = x - eta * H @ (x - th0) + Z @ jax.random.normal(k, (2,))
+            return x, x
+
+        return jnp.concatenate([x0[None], jax.lax.scan(step, x0, jax.random.split(k1, steps))[1]])
+
+    traj = jax.jit(jax.vmap(chain))(jax.random.split(jax.random.key(0), chains))
+    for est, theory in ((np.asarray(ness.area_matrix(traj, th0))[:, 0, 1] / steps, float(C[0, 1])),
+                        (np.asarray(ness.entropy_production(traj, th0, C, Sigma, D)) / steps,
+                         float(ness.mean_entropy_rate(C, D, Sigma)))):
+        se = est.std() / np.sqrt(chains)
+        assert abs(est.mean() - theory) < 5 * se + 4 * eta * abs(theory)
+    assert float(C[0, 1]) < 0  # the direction of rotation is resolved (|C01| ~ 130 se)
+
+
+# ------------------------------------------------------------------------------------ KL
+def test_kl_gaussian_bits():
+    rng = np.random.default_rng(7)
+    S = _spd(rng, 3)
+    assert abs(float(ness.kl_gaussian_bits(S, S))) < 1e-14
+    assert abs(float(ness.kl_gaussian_bits(S, S, np.ones(3), np.ones(3)))) < 1e-14
+    assert float(ness.kl_gaussian_bits(S, _spd(rng, 3))) > 0
+    assert float(ness.kl_gaussian_bits(S, S, mean_p=np.array([0.1, 0, 0]))) > 0
+    # 1-D closed form, KL(N(0,1) || N(0,4)) = (ln 4 - 1 + 1/4)/(2 ln 2) bits, and against a
+    # quadrature of  int p log2(p/q)  with a mean shift
+    assert float(ness.kl_gaussian_bits([[1.0]], [[4.0]])) == pytest.approx(
+        (np.log(4) - 0.75) / (2 * np.log(2)), rel=1e-14)
+    x = np.linspace(-30, 30, 600_001)
+    mp, sp, mq, sq = 0.4, 0.8, -0.3, 1.7
+    p = np.exp(-0.5 * ((x - mp) / sp) ** 2) / (sp * np.sqrt(2 * np.pi))
+    logratio = (-0.5 * ((x - mp) / sp) ** 2 + 0.5 * ((x - mq) / sq) ** 2 + np.log(sq / sp)) / np.log(2)
+    quad = np.sum(p * logratio) * (x[1] - x[0])
+    assert float(ness.kl_gaussian_bits([[sp ** 2]], [[sq ** 2]], [mp], [mq])) == pytest.approx(quad, rel=1e-9)
+    # independent coordinates add
+    kl2 = float(ness.kl_gaussian_bits(np.diag([1.0, sp ** 2]), np.diag([4.0, sq ** 2]), [0, mp], [0, mq]))
+    assert kl2 == pytest.approx(float(ness.kl_gaussian_bits([[1.0]], [[4.0]])) + quad, rel=1e-9)
+
+
+# ------------------------------------------------------------------------------ bad input
+def test_bad_input(HD_pair):
+    H, D = HD_pair
+    N = len(H)
+    Sigma = ness.covariance(H, D, 0.1)
+    for eta in (0, -0.1, np.nan, "x"):
+        with pytest.raises(ValueError, match="eta"):
+            ness.covariance(H, D, eta)
+    bad = D.copy()
+    bad[0, 1] += 0.1
+    with pytest.raises(ValueError, match="D must be symmetric"):
+        ness.covariance(H, bad, 0.1)
+    with pytest.raises(ValueError, match="H must be positive definite"):
+        ness.covariance(-H, D, 0.1)
+    with pytest.raises(ValueError, match="D must be shape"):
+        ness.covariance(H, D[:3, :3], 0.1)
+    with pytest.raises(ValueError, match="H must be a square"):
+        ness.covariance(H[:3], D, 0.1)
+    with pytest.raises(ValueError, match="non-finite"):
+        ness.covariance(H, np.full_like(D, np.nan), 0.1)
+    with pytest.raises(ValueError, match="HD must have shape"):
+        ness.covariance(H, D, 0.1, HD=np.zeros((N, N)))
+    with pytest.raises(ValueError, match="exceeds"):
+        ness.covariance(np.eye(65), np.eye(65), 0.1, HD=np.zeros((65, 65, 1, 1)))
+    with pytest.raises(ValueError, match="symmetric in its index pair"):
+        ness.covariance(H, D, 0.1, HD=np.random.default_rng(0).normal(size=(N,) * 4))
+    with pytest.raises(ValueError, match="trajectory must have shape"):
+        ness.area_matrix(np.zeros((1, N)), np.zeros(N))
+    with pytest.raises(ValueError, match="trajectory must have shape"):
+        ness.area_matrix(np.zeros((5, N + 1)), np.zeros(N))
+    with pytest.raises(ValueError, match="rule must be"):
+        ness.entropy_production(np.zeros((5, N)), np.zeros(N), np.zeros((N, N)), Sigma, D, rule="x")
+    with pytest.raises(ValueError, match="Sigma_q must be positive definite"):
+        ness.kl_gaussian_bits(Sigma, -Sigma)
+    with pytest.raises(ValueError, match="length must be"):
+        ness.split_windows(np.zeros((5, N)), 0)
+    with pytest.raises(ValueError, match="fewer than one window"):
+        ness.split_windows(np.zeros((5, N)), 10)
+    with pytest.raises(ValueError, match="D_fn"):
+        ness.diffusion_hessian(lambda th: jnp.eye(2), jnp.zeros(3))
