@@ -12,6 +12,8 @@ landscape  the minimum theta_0 (Newton) and the Hessian H
 style      the one matplotlib style of the book
 noise      minibatch noise: D (WR, Eq. 14), the WOR effective loss (Eq. 16) and D-hat (Eq. 18, B18)
 ness       the stationary state near a minimum: Sigma, C, currents, area, entropy (Sec. 3.3, App. C-D)
+stationary the stationary-state theory of one scheme (WR per step, WOR per epoch)
+sim        the simulations: WR/WOR SGD, earthquake, SGLD, SGWORLD; trajectories, ensembles, streaming statistics
 """
 import jax
 
@@ -19,4 +21,4 @@ jax.config.update("jax_enable_x64", True)
 
 __version__ = "0.1.0"
 
-from . import data, landscape, ness, noise, problems, style  # noqa: E402,F401
+from . import data, landscape, ness, noise, problems, sim, stationary, style  # noqa: E402,F401
