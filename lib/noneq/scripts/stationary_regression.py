@@ -1,0 +1,131 @@
+"""Paper-scale stationary runs of WR and WOR SGD on the regression network (Sec. 4.3-4.4; the
+paper's Fig. 2A-B, 3A, 4).
+
+Usage::
+
+    python -m noneq.scripts.stationary_regression [--small] [--out data/stationary-regression]
+
+Defaults are the paper's: eta = 1e-7, m = 10 (n = 20), 3e7 WR steps and 1.5e7 WOR epochs
+(3e8 SGD steps), each cut into 30 consecutive segments for standard errors, after a burn-in of
+2e6 WR steps (11 x the slowest relaxation time 1/(eta h_min) = 1.8e5 steps) or 1e5 WOR epochs
+(11 x 1/(eta h-hat_min) = 9.1e3 epochs, h-hat the Hessian of L-hat ~ n H). Each segment is run by
+:func:`noneq.nessplots.run_segments` (streaming statistics from :func:`noneq.sim.stationary`,
+the 2-D (delta theta_6, delta theta_7) histogram and midpoint-rule entropy production from the
+same path via :func:`noneq.sim.trajectory`).
+
+Writes ``stationary_regression.npz`` (compressed; keys "wr_*" / "wor_*" as returned by
+run_segments, plus "theta0" the minimum of L) and ``PROVENANCE.json`` (command, seed,
+parameters, library version, wall times, date, sha256 of the npz). ``--small`` runs a
+seconds-long version with the same outputs (for tests).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import pathlib
+import platform
+import shlex
+import sys
+import time
+
+#: the paper's sizes (Sec. 4.3-4.4) and a small test version
+SIZES = {
+    "paper": {"wr": dict(segments=30, segment_samples=10 ** 6, burn_in=2 * 10 ** 6),
+              "wor": dict(segments=30, segment_samples=5 * 10 ** 5, burn_in=10 ** 5)},
+    "small": {"wr": dict(segments=2, segment_samples=6000, burn_in=6000),
+              "wor": dict(segments=2, segment_samples=600, burn_in=300)},
+}
+ETA, M_BATCH = 1e-7, 10
+#: bins of the 2-D histograms (each +- 5 marginal standard deviations about the centre)
+BINS_2D = {"wr": 80, "wor": 60}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="data/stationary-regression", help="output folder")
+    parser.add_argument("--seed", type=int, default=2023, help="jax.random.key seed")
+    parser.add_argument("--small", action="store_true", help="a seconds-long test version")
+    parser.add_argument("--schemes", default="wr,wor", help="comma-separated subset of wr,wor")
+    for s in ("wr", "wor"):
+        parser.add_argument(f"--{s}-segments", type=int, default=None)
+        parser.add_argument(f"--{s}-segment-samples", type=int, default=None,
+                            help="samples per segment (steps for WR, epochs for WOR)")
+        parser.add_argument(f"--{s}-burn-in", type=int, default=None, help="burn-in samples")
+    args = parser.parse_args(argv)
+
+    import jax
+    import numpy as np
+
+    import noneq
+    from noneq import landscape, nessplots, problems, stationary
+
+    schemes = [s for s in args.schemes.split(",") if s]
+    if not schemes or any(s not in ("wr", "wor") for s in schemes):
+        parser.error(f"--schemes must be a subset of wr,wor, got {args.schemes!r}")
+    sizes = {s: dict(SIZES["small" if args.small else "paper"][s]) for s in schemes}
+    for s in schemes:
+        for k, opt in (("segments", "segments"), ("segment_samples", "segment_samples"), ("burn_in", "burn_in")):
+            v = getattr(args, f"{s}_{opt}")
+            if v is not None:
+                sizes[s][k] = v
+
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    problem = problems.regression()
+    theta0 = landscape.minimum(problem)
+    key = jax.random.key(args.seed)
+    arrays = {"theta0": np.asarray(theta0)}
+    walls, total_steps = {}, {}
+    for idx, s in enumerate(("wr", "wor")):
+        if s not in schemes:
+            continue
+        t0 = time.time()
+        th = stationary.theory(problem, s, ETA, M_BATCH, theta0=theta0)
+        edges = nessplots.hist_edges(th.Sigma, th.theta0, theta0, (6, 7), bins=BINS_2D[s])
+        z = sizes[s]
+        print(f"{s}: {z['segments']} segments x {z['segment_samples']} samples after {z['burn_in']} burn-in ...",
+              flush=True)
+        run = nessplots.run_segments(problem, th, z["segments"], z["segment_samples"], jax.random.fold_in(key, idx),
+                                     burn_in_samples=z["burn_in"], origin=theta0, edges2d=edges)
+        walls[s] = round(time.time() - t0, 1)
+        steps_per_sample = int(run["sample_steps"])
+        total_steps[s] = (z["burn_in"] + z["segments"] * z["segment_samples"]) * steps_per_sample
+        print(f"{s}: done in {walls[s]} s", flush=True)
+        arrays.update({f"{s}_{k}": v for k, v in run.items()})
+        for name in ("Sigma", "C", "D", "H"):
+            arrays[f"{s}_theory_{name}"] = getattr(th, name)
+
+    npz = out / "stationary_regression.npz"
+    np.savez_compressed(npz, **arrays)
+    digest = hashlib.sha256(npz.read_bytes()).hexdigest()
+    prov = {
+        "command": "python -m noneq.scripts.stationary_regression " + " ".join(shlex.quote(a) for a in
+                                                                             (sys.argv[1:] if argv is None else argv)),
+        "seed": args.seed,
+        "keys": "jax.random.fold_in(jax.random.key(seed), 0) for WR, 1 for WOR; then split into segments + 1 "
+                "(index 0 burn-in)",
+        "small": args.small,
+        "problem": "problems.regression() (M = 200, N = 7)",
+        "eta": ETA, "m": M_BATCH, "n": problem.M // M_BATCH,
+        "sizes": {s: {**z, "units": "steps" if s == "wr" else "epochs (20 steps each)",
+                      "total_sgd_steps_including_burn_in": total_steps[s]} for s, z in sizes.items()},
+        "paper_sizes": {"wr": "3e7 steps", "wor": "1.5e7 epochs (3e8 steps)"},
+        "wall_time_s": walls,
+        "noneq_version": noneq.__version__,
+        "jax_version": jax.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, jax devices {[str(d) for d in jax.devices()]}",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "sha256": digest,
+        "file": npz.name,
+    }
+    (out / "PROVENANCE.json").write_text(json.dumps(prov, indent=2) + "\n")
+    print(f"wrote {npz} ({npz.stat().st_size / 1e6:.2f} MB) and PROVENANCE.json", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

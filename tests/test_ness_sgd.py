@@ -1,0 +1,293 @@
+"""Tests of the chapter "The nonequilibrium stationary state of SGD": noneq.nessplots, the script
+noneq.scripts.stationary_regression (small size) and the self-checks noneq.checks.ness_sgd."""
+import json
+
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from scipy import stats
+
+import noneq  # noqa: F401  (float64)
+from noneq import checks, landscape, ness, nessplots as npl, problems, sim, stationary
+from noneq.scripts import stationary_regression
+
+
+@pytest.fixture(scope="module")
+def reg():
+    p = problems.regression()
+    theta0 = np.asarray(landscape.minimum(p))
+    return p, theta0, stationary.theory(p, "wr", 1e-7, 10, theta0=theta0)
+
+
+@pytest.fixture(scope="module")
+def wor_theory(reg):
+    p, theta0, _ = reg
+    return stationary.theory(p, "wor", 1e-7, 10, theta0=theta0)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stationary")
+    assert stationary_regression.main(["--small", "--out", str(out)]) == 0
+    return out
+
+
+def _spd(rng, N, shift=0.5):
+    A = rng.normal(size=(N, N))
+    return A @ A.T + shift * np.eye(N)
+
+
+# ------------------------------------------------------------------------------ the script
+def test_script_small_writes_results_and_provenance(small_run, reg):
+    _, theta0, wr = reg
+    data, prov = npl.load_stationary(small_run)
+    for key in ("command", "seed", "eta", "m", "sizes", "noneq_version", "wall_time_s", "date", "sha256"):
+        assert key in prov
+    assert prov["small"] is True and prov["eta"] == 1e-7 and prov["m"] == 10 and prov["n"] == 20
+    assert (small_run / "stationary_regression.npz").stat().st_size < 200_000
+    np.testing.assert_array_equal(data["theta0"], theta0)
+    np.testing.assert_allclose(data["wr_theory_Sigma"], wr.Sigma, rtol=1e-12)
+    for s, K, n in (("wr", 2, 6000), ("wor", 2, 600)):
+        assert data[f"{s}_cov"].shape == (K, 7, 7) and data[f"{s}_ito_counts"].shape == (K, 3, 102)
+        np.testing.assert_array_equal(data[f"{s}_n"], n)
+        # every sample is either in the 2-D histogram or outside its +-5 sd window (rare)
+        inside = data[f"{s}_hist2d"].sum()
+        assert 0.99 * K * n <= inside <= K * n
+        # windows of l samples: n // l per segment, counted once each (under/overflow included)
+        np.testing.assert_array_equal(data[f"{s}_ito_counts"].sum(axis=2), [[n, n // 2, n // 3]] * K)
+        np.testing.assert_array_equal(data[f"{s}_strat_n"], [[n, n // 2, n // 3]] * K)
+        S = npl.summarize(data, f"{s}_")
+        assert S.n == K * n and np.all(np.isfinite(S.cov)) and np.all(np.isfinite(S.cov_se))
+
+
+def test_script_rejects_bad_scheme(tmp_path):
+    with pytest.raises(SystemExit):
+        stationary_regression.main(["--small", "--schemes", "sgd", "--out", str(tmp_path)])
+
+
+def test_load_stationary_missing_and_corrupt(tmp_path, small_run):
+    with pytest.raises(FileNotFoundError, match="regenerate with"):
+        npl.load_stationary(tmp_path)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "PROVENANCE.json").write_text((small_run / "PROVENANCE.json").read_text())
+    (bad / "stationary_regression.npz").write_bytes(b"not the file")
+    with pytest.raises(ValueError, match="does not match the sha256"):
+        npl.load_stationary(bad)
+
+
+# ------------------------------------------------------------------------------ run_segments
+def test_run_segments_is_the_concatenated_trajectory(reg):
+    """Pooled statistics of 2 segments equal those computed directly from the same path."""
+    p, theta0, wr = reg
+    key, K, n = jax.random.key(7), 2, 6000
+    run = npl.run_segments(p, wr, K, n, key, burn_in_samples=0)
+    keys = jax.random.split(key, K + 1)
+    algo = sim.wr(p, 1e-7, 10)
+    parts, theta = [], theta0
+    for k in range(K):
+        tr = sim.trajectory(p, algo, theta, n, keys[k + 1])
+        parts.append(tr.theta if k == 0 else tr.theta[1:])
+        theta = tr.theta_final
+    path = np.concatenate(parts)  # (K n + 1, N), the start included
+    S = npl.summarize(run)
+    # rounding only: the pooled (Chan) covariance vs numpy's two-pass one
+    np.testing.assert_allclose(S.cov, np.cov(path[1:].T), rtol=1e-8, atol=1e-20)
+    np.testing.assert_allclose(S.mean, path[1:].mean(0) - theta0, rtol=1e-8, atol=1e-16)
+    area = np.asarray(ness.area_matrix(path, theta0)) / (K * n)
+    np.testing.assert_allclose(S.area, area, rtol=1e-8, atol=1e-22)
+    for rule in ("ito", "stratonovich"):
+        for k, l in enumerate((1, 2, 3)):
+            sig = np.asarray(ness.entropy_production(ness.split_windows(path, l), theta0, wr.C, wr.Sigma, wr.D,
+                                                     rule=rule))
+            assert S.entropy[rule]["n"][k] == len(sig)
+            assert S.entropy[rule]["mean"][k] == pytest.approx(sig.mean(), rel=1e-8)
+            assert S.entropy[rule]["mean_exp"][k] == pytest.approx(np.exp(-sig).mean(), rel=1e-12)
+    np.testing.assert_array_equal(run["hist2d"].sum(), np.sum(
+        (np.abs(path[1:, 5] - theta0[5]) <= 5 * np.sqrt(wr.Sigma[5, 5]))
+        & (np.abs(path[1:, 6] - theta0[6]) <= 5 * np.sqrt(wr.Sigma[6, 6]))))
+
+
+def test_summarize_in_a_basis(small_run):
+    data, _ = npl.load_stationary(small_run)
+    S = npl.summarize(data, "wr_")
+    np.testing.assert_allclose(npl.summarize(data, "wr_", basis=np.eye(7)).cov, S.cov, rtol=1e-14)
+    O = np.linalg.qr(np.random.default_rng(0).normal(size=(7, 7)))[0]
+    R = npl.summarize(data, "wr_", basis=O)
+    scale = np.abs(S.cov).max()
+    np.testing.assert_allclose(R.cov, O.T @ S.cov @ O, rtol=0, atol=1e-12 * scale)   # rounding only
+    np.testing.assert_allclose(R.area, O.T @ S.area @ O, rtol=0, atol=1e-12 * np.abs(S.area).max())
+    np.testing.assert_allclose(R.mean, S.mean @ O, rtol=0, atol=1e-12 * np.abs(S.mean).max())
+    with pytest.raises(ValueError, match="orthogonal"):
+        npl.summarize(data, "wr_", basis=2 * np.eye(7))
+
+
+def test_run_segments_bad_input(reg):
+    p, _, wr = reg
+    with pytest.raises(ValueError, match="n_segments"):
+        npl.run_segments(p, wr, 0, 100, jax.random.key(0))
+    with pytest.raises(ValueError, match="pair"):
+        npl.run_segments(p, wr, 1, 100, jax.random.key(0), pair=(6, 6))
+    with pytest.raises(ValueError, match="pair"):
+        npl.hist_edges(wr.Sigma, wr.theta0, wr.theta0, pair=(0, 7))
+
+
+# ------------------------------------------------------------------------------ analysis
+def test_compare_elements_counts_and_metrics():
+    rng = np.random.default_rng(0)
+    T = _spd(rng, 7)
+    c = npl.compare_elements(T, 1.1 * T, np.full((7, 7), 0.01 * np.abs(T).max()))
+    assert len(c.theory) == 28 and c.median_rel_err == pytest.approx(0.1)
+    assert c.sign_agree == 1.0
+    C = rng.normal(size=(7, 7))
+    C = C - C.T
+    a = npl.compare_elements(C, C, np.ones((7, 7)), antisymmetric=True)
+    assert len(a.theory) == 21 and a.median_rel_err == 0 and a.r2_log == 1 and a.frac_2se == 1
+    flipped = npl.compare_elements(C, -C, np.ones((7, 7)), antisymmetric=True)
+    assert flipped.sign_agree == 0
+    with pytest.raises(ValueError, match="square matrices"):
+        npl.compare_elements(T, T[:3], T)
+
+
+def test_marginal_current_is_the_conditional_mean_of_v():
+    """E[v^s | x] = -C Sigma^{-1} E[dtheta | x] equals -C_m Sigma_m^{-1} x (exact algebra)."""
+    rng = np.random.default_rng(3)
+    N = 7
+    H, D, eta = _spd(rng, N), _spd(rng, N), 0.01
+    Sigma = np.asarray(ness.covariance(H, D, eta))
+    C = np.asarray(ness.circulation(H, Sigma, eta))
+    Sm, Cm = npl.marginal(Sigma, C, (6, 7))
+    m = [5, 6]
+    cond = Sigma[:, m] @ np.linalg.inv(Sm)  # E[dtheta | x] = cond @ x
+    full = (-C @ np.linalg.solve(Sigma, cond))[m]
+    np.testing.assert_allclose(full, -Cm @ np.linalg.inv(Sm), rtol=1e-9, atol=1e-12 * np.abs(full).max())
+    # the marginal current is divergence-free: div(J_m) = -tr(C_m Sm^{-1}) P + ... = 0 since C_m antisymmetric
+    np.testing.assert_allclose(Cm, -Cm.T)
+
+
+def test_boltzmann_marginal():
+    rng = np.random.default_rng(4)
+    N, eta = 7, 0.01
+    H, D = _spd(rng, N), _spd(rng, N)
+    Sigma = np.asarray(ness.covariance(H, D, eta))
+    B = npl.boltzmann_marginal(H, Sigma, (6, 7))
+    # temperature from Eq. (22): tr(H Sigma)/N = tr(D)/(eta N)
+    np.testing.assert_allclose(B, np.trace(D) / (eta * N) * np.linalg.inv(H)[5:, 5:], rtol=1e-9)
+    # equilibrium (D = eta T I, the Einstein relation): Boltzmann marginal = stationary marginal, C = 0
+    Seq = np.asarray(ness.covariance(H, eta * 0.3 * np.eye(N), eta))
+    np.testing.assert_allclose(npl.boltzmann_marginal(H, Seq), Seq[5:, 5:], rtol=1e-9)
+
+
+def _gauss_counts(mu, var, edges, n=1e8):
+    cdf = stats.norm.cdf(edges, mu, np.sqrt(var))
+    return n * np.diff(cdf)
+
+
+@pytest.mark.parametrize("var_factor, slope", [(2.0, -1.0), (4.0, -0.5)])
+def test_dft_slope_of_gaussian_sigma(var_factor, slope):
+    """ln P(-s)/P(s) = -2 mu s / var for Gaussian sigma: slope -1 iff var = 2 mu (the DFT)."""
+    mu = 3e-4
+    e = np.linspace(-0.25, 0.25, 101)
+    s, y, err = npl.dft_points(_gauss_counts(mu, var_factor * mu, e), e)
+    a, se, chi2 = npl.dft_slope(s, y, err)
+    # expected counts (no noise): the only error is bin averaging, which multiplies the slope by
+    # 1 - w^2 / (12 var) for bins of width w (second-order Taylor expansion of the bin integrals)
+    w = e[1] - e[0]
+    assert a == pytest.approx(slope * (1 - w ** 2 / (12 * var_factor * mu)), rel=2e-4)
+    assert se > 0
+    with pytest.raises(ValueError, match="symmetric"):
+        npl.dft_points(_gauss_counts(mu, 2 * mu, e + 0.01), e + 0.01)
+
+
+def test_exp_sigma_density_normalised():
+    mu = 3e-4
+    e = np.linspace(-0.25, 0.25, 101)
+    c = np.concatenate([[0], _gauss_counts(mu, 2 * mu, e), [0]])
+    x, d = npl.exp_sigma_density(c, e)
+    width = np.abs(np.diff(np.exp(-e)))
+    assert np.sum(d * width) == pytest.approx(1.0, rel=1e-6)
+    # mean of exp(-sigma) = 1 (IFT) to the accuracy of the binning
+    assert np.sum(x * d * width) == pytest.approx(1.0, abs=1e-4)
+
+
+# ------------------------------------------------------------------------------ figures
+def test_plot_stationary_planes_and_elements(small_run, reg, wor_theory):
+    _, theta0, wr = reg
+    data, _ = npl.load_stationary(small_run)
+    fig = npl.plot_stationary_planes(data, wr, wor_theory, theta0)
+    assert len(fig.axes) == 4 and len(fig.axes[1].child_axes) == 1  # 2 panels, 2 colour bars; an inset in B
+    S = npl.summarize(data, "wr_")
+    fig2, ax = plt.subplots()
+    npl.plot_elements(ax, [(npl.compare_elements(wr.Sigma, S.cov, S.cov_se), "C0", "WR")])
+    npl.plot_exp_sigma(ax, S)
+    plt.close("all")
+
+
+@pytest.mark.parametrize("scheme, eta, m", [("wr", 1e-7, 10), ("wor", 2e-7, 20), ("wr", 5e-8, 40)])
+def test_plot_ness_theory(reg, scheme, eta, m):
+    p, theta0, wr = reg
+    unit = np.sqrt(np.diag(wr.Sigma)[5:])
+    ax, t = npl.plot_ness_theory(p, theta0, wr.H, eta, m, scheme, unit=unit)
+    assert t.scheme == scheme and t.eta == eta and t.m == m
+    lo, hi = ax.get_xlim()
+    assert lo < 0 < hi  # theta_0 in view
+    plt.close("all")
+    with pytest.raises(ValueError):
+        npl.plot_ness_theory(p, theta0, wr.H, -1e-7, m, scheme)
+
+
+# ------------------------------------------------------------------------------ self-checks
+def test_check_fdr_trace(reg):
+    _, _, t = reg
+    lhs, rhs = np.trace(t.H @ t.Sigma), np.trace(t.D) / t.eta
+    assert checks.check_fdr_trace((lhs, rhs))
+    with pytest.raises(AssertionError, match="1/eta"):
+        checks.check_fdr_trace((lhs, np.trace(t.D)))
+    with pytest.raises(AssertionError, match="twice"):
+        checks.check_fdr_trace((2 * lhs, rhs))
+    with pytest.raises(AssertionError, match="tr\\(Sigma\\)"):
+        checks.check_fdr_trace((np.trace(t.Sigma), rhs))
+
+
+def test_check_entropy_rate(reg):
+    _, _, t = reg
+    good = -np.trace(t.C @ np.linalg.inv(t.D) @ t.C @ np.linalg.inv(t.Sigma))
+    assert checks.check_entropy_rate(good)
+    with pytest.raises(AssertionError, match="sign"):
+        checks.check_entropy_rate(-good)
+    with pytest.raises(AssertionError, match="inverses"):
+        checks.check_entropy_rate(-np.trace(t.C @ t.D @ t.C @ np.linalg.inv(t.Sigma)))
+    with pytest.raises(AssertionError, match="expected"):
+        checks.check_entropy_rate(1.5 * good)
+
+
+def test_check_marginal_velocity(reg):
+    _, _, t = reg
+    Sm, Cm = npl.marginal(t.Sigma, t.C)
+    x = np.sqrt(np.diag(Sm))
+    assert checks.check_marginal_velocity(-Cm @ np.linalg.solve(Sm, x))
+    naive = -(t.C @ np.linalg.inv(t.Sigma))[5:, 5:] @ x
+    with pytest.raises(AssertionError, match="not zero given x"):
+        checks.check_marginal_velocity(naive)
+    with pytest.raises(AssertionError, match="sign"):
+        checks.check_marginal_velocity(Cm @ np.linalg.solve(Sm, x))
+    with pytest.raises(AssertionError, match="shape"):
+        checks.check_marginal_velocity(np.zeros(7))
+
+
+def test_check_eq18_ratio(reg):
+    _, _, t = reg
+    h = np.linalg.eigvalsh(t.H)
+    assert checks.check_eq18_ratio((1e-7 * 20 * h) ** 2 / 12)
+    with pytest.raises(AssertionError, match="ascending"):
+        checks.check_eq18_ratio(((1e-7 * 20 * h) ** 2 / 12)[::-1])
+    with pytest.raises(AssertionError, match="Lyapunov"):
+        checks.check_eq18_ratio((1e-7 * 20 * h) ** 2 / 24)
+    with pytest.raises(AssertionError, match="expected"):
+        checks.check_eq18_ratio((1e-7 * 20 * h) ** 2)
+
+
+def test_provenance_is_json(small_run):
+    prov = json.loads((small_run / "PROVENANCE.json").read_text())
+    assert prov["sizes"]["wor"]["units"].startswith("epochs")
