@@ -1,0 +1,692 @@
+"""Bayesian learning with SGLD and SGWORLD: how close their stationary states come to the exact
+posterior of the linearized regression network (Sec. 4.6, Fig. 5-6, App. D).
+
+The loss is read as a negative log posterior, P_po(theta | data) ~ exp(-L - R) (Eqs. 35-36).
+For the linear model of Eq. (39) (:func:`noneq.problems.linearized_regression`) the posterior is
+the Gaussian of Eqs. (41)-(43): :func:`posterior`.
+
+Two theories of the stationary state of each sampler, both Gaussian:
+
+* :func:`fp_theory` -- the paper's Fokker-Planck theory: the generalized Lyapunov relation with
+  a position-dependent diffusion matrix, Eq. (44) for SGLD (D' = eta I + D, Eq. 37) and Eq. (47)
+  for SGWORLD (D'' = eta n I + D-hat, Eq. 38) on the corrected landscape n L, or, without the
+  correction force, on the effective landscape L-hat of Eq. (16) centred at theta-hat_0.
+* :func:`discrete_theory` -- the exact first and second moments of the sampler as the discrete
+  Markov chain it is (one step for SGLD, one epoch for SGWORLD), for a quadratic loss. It keeps
+  the term eta^2 H Sigma H of the time step that the Fokker-Planck limit drops; for SGWORLD, whose
+  time step is a whole epoch (n eta), that term dominates.
+
+Algorithms are named ``"sgld"``, ``"sgworld"`` (with the correction force of Fig. 5) and
+``"sgworld_nc"`` (without it). :func:`kl_curve` evaluates the KL divergence (Eq. 46, in bits)
+over a range of learning rates, :func:`simulated_kl` measures it from simulations
+(:mod:`noneq.sim`) with the finite-sample bias removed.
+"""
+from __future__ import annotations
+
+import html
+import inspect
+import json
+import math
+import pathlib
+from functools import lru_cache, partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import ness, noise, sim, stationary, style
+from .quake import loglog_slope  # noqa: F401 (re-exported)
+
+__all__ = [
+    "ALGORITHMS",
+    "LABELS",
+    "COLORS",
+    "NoStationaryState",
+    "Posterior",
+    "StationaryGaussian",
+    "KLCurve",
+    "SimulatedKL",
+    "posterior",
+    "fp_theory",
+    "discrete_theory",
+    "kl_bits",
+    "kl_curve",
+    "stability_limit",
+    "make_algo",
+    "simulated_kl",
+    "default_burn_in",
+    "loglog_slope",
+    "algorithm_source",
+    "algorithms_html",
+    "plot_kl",
+    "whitened",
+    "plot_ellipses",
+    "plot_sgworld_state",
+    "load_fig6",
+]
+
+ALGORITHMS = ("sgld", "sgworld", "sgworld_nc")
+LABELS = {"sgld": "SGLD", "sgworld": "SGWORLD", "sgworld_nc": "SGWORLD without correction"}
+#: the paper's colours in Fig. 6: SGLD red, SGWORLD blue, uncorrected SGWORLD green
+COLORS = {"sgld": style.COLORS["vermillion"], "sgworld": style.COLORS["blue"],
+          "sgworld_nc": style.COLORS["green"]}
+
+
+def _check_algorithm(algorithm):
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")
+    return algorithm
+
+
+def _wor(algorithm):
+    return algorithm != "sgld"
+
+
+# ---------------------------------------------------------------------------------------------
+# the exact posterior (Eqs. 41-43)
+# ---------------------------------------------------------------------------------------------
+class Posterior(NamedTuple):
+    """The Gaussian posterior of Eq. (41): ``theta0`` (N,) its maximum (Eq. 43), ``Sigma`` (N, N)
+    the covariance Sigma_po, ``H`` (N, N) its inverse, the Hessian H_0 (Eq. 42)."""
+    theta0: np.ndarray
+    Sigma: np.ndarray
+    H: np.ndarray
+
+
+def posterior(problem) -> Posterior:
+    """The exact posterior exp(-L - R) of a linear model f(x; theta) = theta^T psi(x) (Eqs. 41-43):
+
+        Sigma_po^{-1} = Psi Psi^T / epsilon^2 + 2 lambda I = H_0,
+        theta_0 = Sigma_po Psi y / epsilon^2,
+
+    with Psi (N x M) the features psi(x_i) stored as the problem's inputs (``problem.data[0]``,
+    shape (M, N)), for the squared loss l_i = M/(2 epsilon^2)(y_i - f_i)^2 and R = lambda theta^T theta
+    of :func:`noneq.problems.linearized_regression`. Raises ValueError for other problems (the
+    loss is checked against this quadratic form).
+    """
+    psi, y = (np.asarray(d, dtype=np.float64) for d in problem.data[:2])
+    hyper = problem.hyper
+    if psi.shape != (problem.M, problem.N) or "epsilon" not in hyper or "lambda" not in hyper:
+        raise ValueError("posterior needs a linear model f(x; theta) = theta^T psi(x) whose inputs are the "
+                         "features psi(x_i), shape (M, N), e.g. problems.linearized_regression().")
+    eps, lam = float(hyper["epsilon"]), float(hyper["lambda"])
+    Psi = psi.T
+    H = Psi @ Psi.T / eps ** 2 + 2 * lam * np.eye(problem.N)       # Eq. (42)
+    Sigma = np.linalg.inv(H)
+    theta0 = Sigma @ Psi @ y / eps ** 2                             # Eq. (43)
+    probe = theta0 + np.linspace(-1.0, 1.0, problem.N)
+    quad = float(problem.loss(theta0)) + 0.5 * (probe - theta0) @ H @ (probe - theta0)
+    if not np.isclose(float(problem.loss(probe)), quad, rtol=1e-9):
+        raise ValueError("the problem's loss is not the quadratic form of Eqs. (40)-(42): posterior needs "
+                         "a linear model (problems.linearized_regression()).")
+    return Posterior(theta0, 0.5 * (Sigma + Sigma.T), H)
+
+
+# ---------------------------------------------------------------------------------------------
+# the diffusion matrices at unit learning rate (they scale as eta^2 and eta^4)
+# ---------------------------------------------------------------------------------------------
+@partial(jax.jit, static_argnames=("m", "wor", "method"))
+def _diffusion_and_hessian(problem, theta, m, wor, method):
+    if wor:
+        def D_fn(th):
+            return noise.diffusion_wor(problem, th, 1.0, m, method)
+    else:
+        def D_fn(th):
+            return noise.diffusion_wr(problem, th, 1.0, m)
+    return D_fn(theta), jax.hessian(D_fn)(theta)
+
+
+@lru_cache(maxsize=16)
+def _unit_diffusion(problem, theta0_bytes, m, wor, method):
+    """(D, HD) at eta = 1: D(theta; eta) = eta^2 D(theta; 1) for WR (Eq. 14) and
+    D-hat(theta; eta) = eta^4 D-hat(theta; 1) for WOR (Eq. 18, B18), likewise their Hessians."""
+    theta0 = jnp.asarray(np.frombuffer(theta0_bytes, dtype=np.float64))
+    D, HD = _diffusion_and_hessian(problem, theta0, m, wor, method)
+    return np.asarray(D), np.asarray(HD)
+
+
+def _unit(problem, theta0, m, algorithm, method):
+    return _unit_diffusion(problem, np.asarray(theta0, dtype=np.float64).tobytes(), int(m),
+                           _wor(algorithm), method if _wor(algorithm) else "full")
+
+
+# ---------------------------------------------------------------------------------------------
+# stationary states
+# ---------------------------------------------------------------------------------------------
+class NoStationaryState(ValueError):
+    """The theory has no Gaussian stationary state at this learning rate: the chain is
+    mean-square unstable, or (Fokker-Planck) the landscape has no minimum or the covariance is
+    not positive definite, far outside the small-eta range of the theory."""
+
+
+class StationaryGaussian(NamedTuple):
+    """A Gaussian stationary state of a sampler.
+
+    ``algorithm``, ``eta``, ``m``; ``unit`` the time step ("step" for SGLD, "epoch" for
+    SGWORLD); ``mean`` (N,), ``Sigma`` (N, N); ``excess`` (N, N) = Sigma - Sigma_po, computed
+    without cancellation (it is ~eta^3 Sigma_po for SGWORLD); ``drift`` (N, N) the Hessian of the
+    landscape the sampler descends per time unit (H_0, n H_0, the Hessian of L-hat; for the
+    discrete theory (I - Abar)/eta); ``D`` (N, N) the total diffusion matrix per time unit at the
+    centre (D' of Eq. 37, D'' of Eq. 38); ``HD`` (N, N, N, N) its Hessian tensor (Eq. 45; for
+    the discrete theory E[F x F]); ``theory`` "fp" or "discrete".
+    """
+    algorithm: str
+    eta: float
+    m: int
+    unit: str
+    mean: np.ndarray
+    Sigma: np.ndarray
+    excess: np.ndarray
+    drift: np.ndarray
+    D: np.ndarray
+    HD: np.ndarray
+    theory: str
+
+
+def _check(problem, algorithm, eta, m, post):
+    _check_algorithm(algorithm)
+    eta, m, n = noise.check_eta_m(problem, eta, m, wor=_wor(algorithm))
+    post = posterior(problem) if post is None else post
+    return eta, m, n, post
+
+
+def fp_theory(problem, algorithm, eta, m, *, wor_method="full", post=None) -> StationaryGaussian:
+    """The paper's Fokker-Planck stationary state of SGLD or SGWORLD near theta_0 (App. D).
+
+    * ``"sgld"``: Eq. (44), H_0 Sigma + Sigma H_0 = eta^{-1}(2 D' + H_D' Sigma) with
+      D'(theta) = eta I + D(theta) (Eq. 37), D of Eq. (14) and H_D' its Hessian tensor (Eq. 45,
+      :func:`noneq.ness.diffusion_hessian`); mean theta_0. Time unit one step.
+    * ``"sgworld"``: Eq. (47), n H_0 Sigma + n Sigma H_0 = eta^{-1}(2 D'' + H_D'' Sigma) with
+      D'' = eta n I + D-hat (Eq. 38): the correction force turns L-hat into n L, so the mean is
+      theta_0. Time unit one epoch.
+    * ``"sgworld_nc"``: no correction force: Eq. (47) with the Hessian of L-hat (Eq. 16) at its
+      minimum theta-hat_0 in place of n H_0 (from :func:`noneq.stationary.theory`), D-hat there,
+      and mean theta-hat_0. The diffusion Hessian is taken at theta_0: for a quadratic loss
+      D-hat is a quadratic polynomial in theta, so its Hessian is the same everywhere.
+
+    The equations are solved for the excess Sigma - Sigma_po (the eta I, eta n I parts of D', D''
+    balance H_0 Sigma_po exactly), so the tiny excess of SGWORLD keeps its digits.
+    ``wor_method`` picks D-hat: ``"full"`` (Eq. B18 with exact moments), ``"b21"`` or ``"eq18"``
+    (Eq. 18, which Sec. 4.6 cites). Raises :class:`NoStationaryState` where L-hat has no
+    minimum (uncorrected SGWORLD at eta >~ 4e-6 for the paper's example).
+    """
+    eta, m, n, post = _check(problem, algorithm, eta, m, post)
+    N = problem.N
+    D1, HD1 = _unit(problem, post.theta0, m, algorithm, wor_method)
+    if algorithm == "sgld":
+        drift, excess_D, HD, mean, unit = post.H, eta ** 2 * D1, eta ** 2 * HD1, post.theta0, "step"
+        D = eta * np.eye(N) + excess_D                                  # D' of Eq. (37)
+    elif algorithm == "sgworld":
+        drift, excess_D, HD, mean, unit = n * post.H, eta ** 4 * D1, eta ** 4 * HD1, post.theta0, "epoch"
+        D = eta * n * np.eye(N) + excess_D                              # D'' of Eq. (38)
+    else:
+        try:
+            T = stationary.theory(problem, "wor", eta, m, theta0=post.theta0, wor_method=wor_method)
+        except RuntimeError as err:
+            raise NoStationaryState(f"sgworld_nc at eta={eta:g}: the effective landscape L-hat of Eq. (16) has "
+                                    f"no minimum near theta_0 ({err})") from None
+        drift, D, HD, mean, unit = T.H, eta * n * np.eye(N) + T.D, eta ** 4 * HD1, T.theta0, "epoch"
+        excess_D = D - 0.5 * eta * (drift @ post.Sigma + post.Sigma @ drift)
+    if np.linalg.eigvalsh(0.5 * (drift + drift.T)).min() <= 0:
+        raise NoStationaryState(f"{algorithm} at eta={eta:g}: the landscape has no minimum (its Hessian is not "
+                                "positive definite).")
+    # Eq. (44)/(47) for Sigma = Sigma_po + X:  drift X + X drift = eta^{-1} (2 D_x + H_D X)
+    rhs = excess_D + 0.5 * np.einsum("abmg,mg->ab", HD, post.Sigma)
+    X = np.asarray(ness.covariance(drift, 0.5 * (rhs + rhs.T), eta, HD))
+    return StationaryGaussian(algorithm, eta, m, unit, np.asarray(mean), post.Sigma + X, X, np.asarray(drift),
+                              D, HD, "fp")
+
+
+# ---------------------------------------------------------------------------------------------
+# the exact moments of the discrete chain (quadratic loss)
+# ---------------------------------------------------------------------------------------------
+@jax.jit
+def _quadratic_parts(problem, theta0):
+    """Per-sample gradients G_i = grad l_i(theta_0) (M, N) and Hessians U_i (M, N, N), and the
+    regularizer's gradient X_0 and Hessian Y: for a quadratic loss,
+    grad(L_B + R)(theta_0 + d) = mean_B (G_i + U_i d) + X_0 + Y d exactly (Eq. A1, B3-B4)."""
+    G = jax.vmap(lambda z: jax.grad(problem.per_sample_loss)(theta0, z))(problem.data)
+    U = jax.vmap(lambda z: jax.hessian(problem.per_sample_loss)(theta0, z))(problem.data)
+    return G, U, jax.grad(problem.regularizer)(theta0), jax.hessian(problem.regularizer)(theta0)
+
+
+@jax.jit
+def _chain_maps(HB, gB, eta):
+    """The affine maps d -> A d + b of K random time units, each a sequence of SGD steps
+    d -> (I - eta H_B) d - eta g_B with the minibatch Hessians ``HB`` (K, T, N, N) and gradients
+    ``gB`` (K, T, N) at theta_0: A (K, N, N), b (K, N)."""
+    K, _, N, _ = HB.shape
+
+    def body(carry, x):
+        A, b = carry
+        H, g = x
+        step = jnp.eye(N) - eta * H
+        return (step @ A, jnp.einsum("kab,kb->ka", step, b) - eta * g), None
+
+    init = (jnp.broadcast_to(jnp.eye(N), (K, N, N)), jnp.zeros((K, N)))
+    return jax.lax.scan(body, init, (jnp.swapaxes(HB, 0, 1), jnp.swapaxes(gB, 0, 1)))[0]
+
+
+@partial(jax.jit, static_argnames=("m", "K", "wor"))
+def _random_minibatches(problem, theta0, key, m, K, wor):
+    """H_B (K, T, N, N) and g_B (K, T, N), the Hessian and gradient of L_B + R at theta_0 for the
+    minibatches of K random time units: an epoch of T = M/m batches cut from a random
+    permutation (WOR, Eq. B1), or one batch of m distinct points (WR, T = 1, Eq. A7)."""
+    G, U, X0, Y = _quadratic_parts(problem, theta0)
+    M = problem.M
+    # uniformly random orders of the M points (argsort of iid uniforms; ties have probability
+    # ~M^2 2^-53): cut into M/m batches for WOR, the first m for WR
+    order = jnp.argsort(jax.random.uniform(key, (K, M)), axis=1)
+    idx = order.reshape(K, M // m, m) if wor else order[:, None, :m]
+    return U[idx].mean(axis=2) + Y, G[idx].mean(axis=2) + X0
+
+
+@lru_cache(maxsize=8)
+def _minibatches_cached(problem, theta0_bytes, key_bytes, m, K, wor):
+    theta0 = jnp.asarray(np.frombuffer(theta0_bytes, dtype=np.float64))
+    key = jax.random.wrap_key_data(jnp.asarray(np.frombuffer(key_bytes, dtype=np.uint32)))
+    return _random_minibatches(problem, theta0, key, m, K, wor)
+
+
+@lru_cache(maxsize=16)
+def _unit_correction(problem, theta0_bytes, m):
+    """SGWORLD's correction force at eta = 1, c_1 = grad(delta L)(theta_0) (N,) and its
+    Jacobian K_1 (N, N): eta grad(delta L) = eta^2 (c_1 + K_1 d) for a quadratic loss (Eq. 16)."""
+    theta0 = jnp.asarray(np.frombuffer(theta0_bytes, dtype=np.float64))
+
+    def corr(th):
+        return sim.sgworld_correction(problem, th, 1.0, m)
+    return np.asarray(corr(theta0)), np.asarray(jax.jacfwd(corr)(theta0))
+
+
+def _solve_moments(Abar, FF, Q, Sigma_po, eta, algorithm):
+    """Sigma = Abar Sigma Abar^T + E[F Sigma F^T] + Q (row-major vec: (I - Abar x Abar - FF) vec
+    Sigma = vec Q), solved for the excess X = Sigma - Sigma_po; raises NoStationaryState if the
+    chain is not mean-square stable."""
+    N = Abar.shape[0]
+    T = np.kron(Abar, Abar) + FF
+    rho = float(np.max(np.abs(np.linalg.eigvals(T))))
+    if not rho < 1.0:
+        raise NoStationaryState(
+            f"{algorithm} at eta={eta:g} is mean-square unstable: its second moments grow by a factor "
+            f"{rho:.3g} per time step (must be < 1); reduce eta.")
+    rhs = T @ Sigma_po.reshape(-1) - Sigma_po.reshape(-1) + Q.reshape(-1)
+    X = np.linalg.solve(np.eye(N * N) - T, rhs).reshape(N, N)
+    return 0.5 * (X + X.T)
+
+
+def discrete_theory(problem, algorithm, eta, m, *, key=None, n_samples=2 ** 12, post=None,
+                    mc=False) -> StationaryGaussian:
+    """The exact stationary mean and covariance of the sampler as the discrete-time chain it is,
+    for a quadratic loss (the linearized network, Eq. 39).
+
+    One time unit (a step of SGLD, an epoch of SGWORLD) maps d = theta - theta_0 to
+    A d + b + noise with a random (A, b) set by the minibatches. The stationary mean mu and
+    covariance Sigma solve exactly
+
+        mu = Abar mu + bbar,
+        Sigma = Abar Sigma Abar^T + E[F Sigma F^T] + E[e e^T] + 2 eta n I,
+
+    with F = A - Abar, e = F mu + b - bbar and n = 1 for SGLD. The Fokker-Planck equations
+    (44), (47) are the small-eta limit: they keep -eta (H Sigma + Sigma H) of
+    Abar Sigma Abar^T - Sigma but drop the eta^2 H Sigma H of the finite time step.
+
+    * ``"sgld"``: Abar = I - eta H_0, E[F Sigma F^T] = H_D Sigma and E[e e^T] = 2 D(theta_0)
+      (Eq. 14, D2) in closed form; or (``mc=True``) sampled like SGWORLD, as a check.
+    * ``"sgworld"``, ``"sgworld_nc"``: the moments of one epoch of WOR SGD (Eq. B2) averaged over
+      ``n_samples`` random epochs drawn with ``key`` (the same key for every eta gives smooth
+      curves), plus for ``"sgworld"`` the correction force eta grad(delta L)(theta_{t-n}) of
+      Fig. 5, which is affine in d for a quadratic loss.
+
+    Raises :class:`NoStationaryState` where the chain is mean-square unstable.
+    """
+    eta, m, n, post = _check(problem, algorithm, eta, m, post)
+    N = problem.N
+    theta0_bytes = np.asarray(post.theta0, dtype=np.float64).tobytes()
+    if algorithm == "sgld" and not mc:
+        D1, HD1 = _unit(problem, post.theta0, m, "sgld", "full")
+        Abar, bbar = np.eye(N) - eta * post.H, np.zeros(N)
+        FF, Q0 = eta ** 2 * HD1.reshape(N * N, N * N), 2 * eta ** 2 * D1
+    else:
+        key = sim._check_key(jax.random.key(0) if key is None else key)
+        if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 2:
+            raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}.")
+        key_bytes = np.asarray(jax.random.key_data(key)).tobytes()
+        HB, gB = _minibatches_cached(problem, theta0_bytes, key_bytes, m, int(n_samples), _wor(algorithm))
+        A, b = (np.asarray(x) for x in _chain_maps(HB, gB, eta))
+        if algorithm == "sgld":  # known exactly: E[A] = I - eta H_0, E[b] = -eta grad L(theta_0) = 0
+            Abar, bbar = np.eye(N) - eta * post.H, np.zeros(N)
+            F, e0 = A - Abar, b
+        else:
+            Abar, bbar = A.mean(axis=0), b.mean(axis=0)
+            F, e0 = A - Abar, b - bbar
+            if algorithm == "sgworld":
+                c1, K1 = _unit_correction(problem, theta0_bytes, m)
+                Abar, bbar = Abar + eta ** 2 * K1, bbar + eta ** 2 * c1
+        FF = np.einsum("kab,kcd->acbd", F, F).reshape(N * N, N * N) / len(F)
+        e = F @ np.linalg.solve(np.eye(N) - Abar, bbar) + e0
+        Q0 = e.T @ e / len(e)
+    mu = np.linalg.solve(np.eye(N) - Abar, bbar)
+    Q = Q0 + 2 * eta * (n if _wor(algorithm) else 1) * np.eye(N)
+    X = _solve_moments(Abar, FF, Q, post.Sigma, eta, algorithm)
+    unit = "epoch" if _wor(algorithm) else "step"
+    return StationaryGaussian(algorithm, eta, m, unit, post.theta0 + mu, post.Sigma + X, X,
+                              (np.eye(N) - Abar) / eta, 0.5 * Q, FF.reshape(N, N, N, N), "discrete")
+
+
+def _x_minus_log1p(x):
+    """x - ln(1 + x) without cancellation for small |x|."""
+    x = np.asarray(x, dtype=float)
+    small = np.abs(x) < 1e-3
+    xs = np.where(small, x, 0.0)
+    series = xs ** 2 / 2 - xs ** 3 / 3 + xs ** 4 / 4 - xs ** 5 / 5
+    return np.where(small, series, x - np.log1p(np.where(small, 0.0, x)))
+
+
+def kl_bits(state: StationaryGaussian, post: Posterior) -> float:
+    """D_KL(P^s || P_po) in bits, Eq. (46) with the mean shift included (as
+    :func:`noneq.ness.kl_gaussian_bits`), evaluated from the excess Sigma - Sigma_po:
+    [sum_i (x_i - ln(1 + x_i)) + dmu^T H_0 dmu] / (2 ln 2), x_i the eigenvalues of
+    Sigma_po^{-1} (Sigma - Sigma_po), so that KL values down to ~1e-30 bits keep their digits."""
+    L = np.linalg.cholesky(post.Sigma)
+    W = np.linalg.solve(L, np.linalg.solve(L, state.excess).T)   # L^{-1} X L^{-T}
+    x = np.linalg.eigvalsh(0.5 * (W + W.T))
+    if not np.all(x > -1):
+        raise NoStationaryState(f"{state.algorithm} at eta={state.eta:g}: the covariance is not positive definite.")
+    dmu = np.asarray(state.mean) - post.theta0
+    return float((np.sum(_x_minus_log1p(x)) + dmu @ post.H @ dmu) / (2 * np.log(2)))
+
+
+class KLCurve(NamedTuple):
+    """KL divergence against the learning rate: ``etas`` (K,), ``kl`` (K,) in bits (inf where
+    the theory has no stationary state, :class:`NoStationaryState`), ``algorithm``, ``theory``."""
+    algorithm: str
+    theory: str
+    etas: np.ndarray
+    kl: np.ndarray
+
+
+def kl_curve(problem, algorithm, etas, m, *, theory="fp", wor_method="full", key=None,
+             n_samples=2 ** 12, post=None) -> KLCurve:
+    """The KL divergence (Eq. 46, bits) between the stationary state and the posterior for each
+    learning rate in ``etas`` (Fig. 6), from :func:`fp_theory` (``theory="fp"``) or
+    :func:`discrete_theory` (``theory="discrete"``, one ``key`` for all eta)."""
+    _check_algorithm(algorithm)
+    if theory not in ("fp", "discrete"):
+        raise ValueError(f"theory must be 'fp' or 'discrete', got {theory!r}.")
+    etas = np.asarray(etas, dtype=np.float64)
+    if etas.ndim != 1 or etas.size == 0:
+        raise ValueError(f"etas must be a 1-d array of learning rates, got shape {etas.shape}.")
+    for eta in etas:
+        noise.check_eta_m(problem, eta, m, wor=_wor(algorithm))
+    post = posterior(problem) if post is None else post
+    kl = np.empty(len(etas))
+    for i, eta in enumerate(etas):
+        try:
+            if theory == "fp":
+                state = fp_theory(problem, algorithm, eta, m, wor_method=wor_method, post=post)
+            else:
+                state = discrete_theory(problem, algorithm, eta, m, key=key, n_samples=n_samples, post=post)
+            kl[i] = kl_bits(state, post)
+        except NoStationaryState:
+            kl[i] = np.inf
+    return KLCurve(algorithm, theory, etas, kl)
+
+
+def stability_limit(problem, algorithm, m, *, eta_lo=1e-8, eta_hi=1e-3, rtol=1e-3, key=None, n_samples=2 ** 12,
+                    post=None):
+    """The largest learning rate at which the chain of :func:`discrete_theory` is mean-square
+    stable (its second moments converge), by bisection in log eta between ``eta_lo`` (stable)
+    and ``eta_hi`` (unstable) to relative precision ``rtol``."""
+    post = posterior(problem) if post is None else post
+
+    def stable(eta):
+        try:
+            discrete_theory(problem, algorithm, eta, m, key=key, n_samples=n_samples, post=post)
+            return True
+        except NoStationaryState:
+            return False
+
+    if not stable(eta_lo) or stable(eta_hi):
+        raise ValueError(f"eta_lo={eta_lo:g} must be stable and eta_hi={eta_hi:g} unstable for {algorithm}.")
+    lo, hi = float(eta_lo), float(eta_hi)
+    while hi / lo - 1 > rtol:
+        mid = np.sqrt(lo * hi)
+        lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+    return lo
+
+
+# ---------------------------------------------------------------------------------------------
+# simulation
+# ---------------------------------------------------------------------------------------------
+class SimulatedKL(NamedTuple):
+    """The KL divergence (bits) of the Gaussian fitted to a simulated stationary state.
+
+    ``kl``: bias-corrected estimate; ``sem``: its standard error (from the spread of the
+    replicas); ``bias``: the finite-sample bias removed (~ [N(N+1)/4 + N/2] / (n_eff ln 2));
+    ``kl_raw``: KL of the pooled samples before correction; ``kl_replicas`` (R,); ``mean`` (N,),
+    ``cov`` (N, N) of the pooled samples; ``n_samples`` in all; ``eta``, ``algorithm``.
+    """
+    algorithm: str
+    eta: float
+    kl: float
+    sem: float
+    bias: float
+    kl_raw: float
+    kl_replicas: np.ndarray
+    mean: np.ndarray
+    cov: np.ndarray
+    n_samples: int
+
+
+def make_algo(problem, algorithm, eta, m):
+    """The :mod:`noneq.sim` algorithm for ``"sgld"``, ``"sgworld"`` or ``"sgworld_nc"``."""
+    _check_algorithm(algorithm)
+    if algorithm == "sgld":
+        return sim.sgld(problem, eta, m)
+    return sim.sgworld(problem, eta, m, correction=(algorithm == "sgworld"))
+
+
+def default_burn_in(problem, algorithm, eta, m, post=None):
+    """SGD steps to discard first: 10 relaxation times 1/(eta h_min) of the slowest direction,
+    rounded up to whole epochs for SGWORLD."""
+    eta, m, n, post = _check(problem, algorithm, eta, m, post)
+    steps = 10.0 / (eta * np.linalg.eigvalsh(post.H)[0])
+    ne = problem.M // m if _wor(algorithm) else 1
+    return int(math.ceil(steps / ne)) * ne
+
+
+def simulated_kl(problem, algorithm, eta, m, n_steps, key, *, replicas=8, burn_in=None,
+                 post=None) -> SimulatedKL:
+    """Measure D_KL(P^s || P_po) (Eq. 46) from ``replicas`` independent stationary runs of
+    ``n_steps`` SGD steps each (after ``burn_in``; default :func:`default_burn_in`), started at
+    theta_0, with :func:`noneq.sim.stationary`.
+
+    The KL of a Gaussian fitted to n samples exceeds the true one by a bias ~ 1/n_eff. With the
+    pooled estimate KL_pool (bias b) and the replica estimates KL_r (bias R b each),
+    b = (mean_r KL_r - KL_pool)/(R - 1) is removed; the standard error is std(KL_r)/sqrt(R).
+    """
+    eta, m, n, post = _check(problem, algorithm, eta, m, post)
+    if isinstance(replicas, bool) or int(replicas) != replicas or replicas < 2:
+        raise ValueError(f"replicas must be an integer >= 2, got {replicas!r}.")
+    algo = make_algo(problem, algorithm, eta, m)
+    burn = default_burn_in(problem, algorithm, eta, m, post) if burn_in is None else burn_in
+    keys = jax.random.split(sim._check_key(key), int(replicas))
+    means, covs, ns = [], [], []
+    for k in keys:
+        st = sim.stationary(problem, algo, post.theta0, n_steps + burn, k, theta_ref=post.theta0,
+                            burn_in=burn, windows=(1,))
+        means.append(st.mean)
+        covs.append(st.cov)
+        ns.append(st.n_samples)
+    means, covs, ns = np.array(means), np.array(covs), np.array(ns, dtype=float)
+    ntot = ns.sum()
+    mean = (ns[:, None] * means).sum(axis=0) / ntot
+    dm = means - mean
+    cov = (((ns - 1)[:, None, None] * covs).sum(axis=0) + np.einsum("r,ra,rb->ab", ns, dm, dm)) / (ntot - 1)
+    kl_r = np.array([float(ness.kl_gaussian_bits(c, post.Sigma, mu, post.theta0)) for c, mu in zip(covs, means)])
+    kl_pool = float(ness.kl_gaussian_bits(cov, post.Sigma, mean, post.theta0))
+    R = len(kl_r)
+    bias = (kl_r.mean() - kl_pool) / (R - 1)
+    return SimulatedKL(algorithm, eta, kl_pool - bias, float(kl_r.std(ddof=1) / np.sqrt(R)), float(bias),
+                       kl_pool, kl_r, mean, cov, int(ntot))
+
+
+# ---------------------------------------------------------------------------------------------
+# the algorithms of Fig. 5, as the library runs them
+# ---------------------------------------------------------------------------------------------
+def algorithm_source():
+    """The library code of the two algorithms of Fig. 5, {"shared", "sgld", "sgworld"}: the SGD
+    step and epoch (:mod:`noneq.sim`) and the SGLD and SGWORLD branches of its sample update,
+    cut from the source with ``inspect`` (so they are the code that runs)."""
+    shared = inspect.getsource(sim._sgd_step) + "\n" + inspect.getsource(sim._epoch)
+    lines = inspect.getsource(sim._sample_step).splitlines()
+
+    def block(start, stop):
+        i = next(k for k, line in enumerate(lines) if start in line)
+        j = next((k for k, line in enumerate(lines) if k > i and stop is not None and stop in line), len(lines))
+        return "\n".join(line[4:] if line.startswith("    ") else line for line in lines[i:j])
+
+    return {"shared": shared.rstrip(),
+            "sgld": block('if algo.kind == "sgld"', "batches, z = r"),
+            "sgworld": block("batches, z = r", None)}
+
+
+def algorithms_html():
+    """An HTML table with the SGLD and SGWORLD code of :func:`algorithm_source` side by side."""
+    src = algorithm_source()
+    pre = '<pre style="font-size:0.8em; margin:0; white-space:pre">{}</pre>'
+    cell = '<td style="vertical-align:top; text-align:left; padding:0 1em 0 0">{}</td>'
+    head = '<th style="text-align:left">{}</th>'
+    left, right = (cell.format(pre.format(html.escape(src[k]))) for k in ("sgld", "sgworld"))
+    return ('<table style="border:none">'
+            f'<tr>{head.format("SGLD (Fig. 5, left): one step")}'
+            f'{head.format("SGWORLD (Fig. 5, right): one epoch")}</tr>'
+            f'<tr>{left}{right}</tr>'
+            f'<tr><td colspan="2" style="text-align:left">shared SGD step (Eq. A1/B2) and WOR epoch:'
+            f'{pre.format(html.escape(src["shared"]))}</td></tr></table>')
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------------------------
+def plot_kl(ax, curves, sims=(), *, slopes=None):
+    """Fig. 6: KL (bits) against eta on log-log axes. ``curves``: :class:`KLCurve` s (FP theory
+    solid, discrete theory dotted, in the algorithm's colour); ``sims``: :class:`SimulatedKL` s
+    as points with error bars; ``slopes``: optional {algorithm: s} shown in the legend."""
+    styles = {"fp": "-", "discrete": ":"}
+    for c in curves:
+        lab = f"{LABELS[c.algorithm]}, {'Fokker-Planck (paper)' if c.theory == 'fp' else 'discrete time'}"
+        if slopes and c.theory == "fp" and c.algorithm in slopes:
+            lab += rf", $\propto\eta^{{{slopes[c.algorithm]:.1f}}}$"
+        ok = np.isfinite(c.kl) & (c.kl > 0)
+        ax.loglog(c.etas[ok], c.kl[ok], styles[c.theory], color=COLORS[c.algorithm], label=lab)
+    seen = set()
+    for s in sims:
+        lab = None if s.algorithm in seen else f"{LABELS[s.algorithm]}, simulation"
+        seen.add(s.algorithm)
+        ax.errorbar([s.eta], [max(s.kl, 1e-300)], yerr=[[min(2 * s.sem, s.kl * 0.999)], [2 * s.sem]], fmt="o",
+                    color=COLORS[s.algorithm], mec="k", mew=0.6, ms=5, capsize=2, label=lab)
+    ax.set_xlabel(r"learning rate $\eta$")
+    ax.set_ylabel(r"$D_{\mathrm{KL}}(P^s\,\|\,\mathcal{P}_{\mathrm{po}})$ (bits)")
+    return ax
+
+
+def whitened(post, mean, Sigma, plane=(1, 2)):
+    """Mean (2,) and covariance (2, 2) of y = H_0^{1/2} (theta - theta_0) projected on the
+    eigenvectors ``plane`` (0-based, ascending curvature) of H_0: coordinates in which the
+    posterior is the standard normal, so a relative excess x of the variance along u_a shows as
+    a radius sqrt(1 + x)."""
+    h, O = np.linalg.eigh(post.H)
+    idx = list(plane)
+    if len(idx) != 2 or idx[0] == idx[1] or not all(0 <= i < len(h) for i in idx):
+        raise ValueError(f"plane must be two different eigenvector indices in 0..{len(h) - 1}, got {plane!r}.")
+    P = np.sqrt(h[idx])[:, None] * O[:, idx].T        # (2, N): y_a = sqrt(h_a) u_a^T dtheta
+    return P @ (np.asarray(mean) - post.theta0), P @ np.asarray(Sigma) @ P.T
+
+
+def plot_ellipses(ax, post, states, plane=(1, 2), level=2.0):
+    """Ellipses (``level`` standard deviations) of the posterior (black dashed: a circle) and of
+    each :class:`StationaryGaussian` in ``states`` (Fokker-Planck solid, discrete dotted), in the
+    whitened coordinates of :func:`whitened` on the eigenvectors ``plane`` of H_0."""
+    t = np.linspace(0, 2 * np.pi, 200)
+    circle = np.stack([np.cos(t), np.sin(t)])
+    ax.plot(level * circle[0], level * circle[1], "--", color=style.THEORY, lw=1.4,
+            label=r"posterior $\mathcal{P}_{\mathrm{po}}$")
+    for s in states:
+        mu, S = whitened(post, s.mean, s.Sigma, plane)
+        xy = mu[:, None] + level * np.linalg.cholesky(S) @ circle
+        lab = f"{LABELS[s.algorithm]} ({'FP' if s.theory == 'fp' else 'discrete'})"
+        ax.plot(xy[0], xy[1], "-" if s.theory == "fp" else ":", color=COLORS[s.algorithm], lw=1.6, label=lab)
+    a, b = (int(i) + 1 for i in plane)
+    ax.set_xlabel(rf"$\sqrt{{h_{a}}}\,\boldsymbol{{u}}_{a}^T\delta\boldsymbol{{\theta}}$")
+    ax.set_ylabel(rf"$\sqrt{{h_{b}}}\,\boldsymbol{{u}}_{b}^T\delta\boldsymbol{{\theta}}$")
+    ax.set_aspect("equal", adjustable="datalim")
+    return ax
+
+
+def plot_sgworld_state(problem, eta=1e-6, m=10, *, curves=(), plane=(1, 2), key=None, n_samples=2 ** 12,
+                       axes=None, post=None):
+    """The widget's picture at learning rate ``eta``. Left: the posterior and the stationary
+    states of SGLD, SGWORLD and uncorrected SGWORLD (Fokker-Planck theory solid, discrete-time
+    theory dotted) as 2-standard-deviation ellipses in whitened coordinates (:func:`whitened`;
+    default the two stiffest eigenvectors of H_0), where the posterior is a circle. Right: the
+    :class:`KLCurve` s in ``curves`` with the values at ``eta`` marked. Returns (axes, {name:
+    (kl_fp, kl_discrete)}) with inf (and no ellipse) where a theory has no stationary state."""
+    import matplotlib.pyplot as plt
+
+    post = posterior(problem) if post is None else post
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
+    ax1, ax2 = axes
+    states, kls = [], {}
+    for alg in ALGORITHMS:
+        kl = []
+        for theory in (fp_theory, partial(discrete_theory, key=key, n_samples=n_samples)):
+            try:
+                state = theory(problem, alg, eta, m, post=post)
+                kl.append(kl_bits(state, post))
+                states.append(state)
+            except NoStationaryState:
+                kl.append(np.inf)
+        kls[alg] = tuple(kl)
+    plot_ellipses(ax1, post, states, plane)
+    ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax1.set_title(rf"$\eta$ = {eta:.2g}: 2-$\sigma$ ellipses, whitened by the posterior", fontsize=10)
+    if curves:
+        plot_kl(ax2, curves)
+    for alg in ALGORITHMS:
+        for k, marker in zip(kls[alg], ("o", "s")):
+            if np.isfinite(k) and k > 0:
+                ax2.loglog([eta], [k], marker, color=COLORS[alg], mec="k", ms=7, mfc="none" if marker == "s" else None)
+    ax2.axvline(eta, color="0.5", lw=0.8)
+    ax2.set_xlabel(r"learning rate $\eta$")
+    ax2.set_ylabel(r"$D_{\mathrm{KL}}(P^s\,\|\,\mathcal{P}_{\mathrm{po}})$ (bits)")
+    ax2.set_title("KL at this $\\eta$: circles FP, squares discrete", fontsize=10)
+    return axes, kls
+
+
+# ---------------------------------------------------------------------------------------------
+# stored results of the paper-scale script
+# ---------------------------------------------------------------------------------------------
+def load_fig6(path=None):
+    """The simulated KL points written by ``python -m noneq.scripts.fig6``: a dict with a list of
+    :class:`SimulatedKL` under ``"sims"`` and the provenance under ``"provenance"``.
+
+    ``path``: the output folder (default ``data/fig6`` of the course). Raises FileNotFoundError
+    saying how to regenerate the files when they are missing.
+    """
+    from .data import data_dir
+
+    folder = pathlib.Path(path) if path is not None else data_dir() / "fig6"
+    f, prov = folder / "fig6.npz", folder / "PROVENANCE.json"
+    if not f.is_file() or not prov.is_file():
+        raise FileNotFoundError(f"{f} or {prov} is missing: regenerate them with "
+                                f"`python -m noneq.scripts.fig6 --out {folder}` (about 10 minutes).")
+    z = np.load(f, allow_pickle=False)
+    sims = [SimulatedKL(str(alg), float(eta), float(kl), float(se), float(b), float(raw), krep, mu, cv, int(ns))
+            for alg, eta, kl, se, b, raw, krep, mu, cv, ns in zip(
+                z["algorithm"], z["eta"], z["kl"], z["sem"], z["bias"], z["kl_raw"], z["kl_replicas"],
+                z["mean"], z["cov"], z["n_samples"])]
+    return {"sims": sims, "provenance": json.loads(prov.read_text())}
