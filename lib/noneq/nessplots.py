@@ -392,6 +392,8 @@ def plot_plane(ax, Sigma_m, C_m, centre, unit, *, hist=None, edges=None, boltzma
                vmin_decades=4):
     """One panel of Fig. 2: the stationary state in a plane, in scaled units x / unit.
 
+    Parameters
+    ----------
     Sigma_m, C_m : (2, 2) marginal covariance and circulation (:func:`marginal`).
     centre : (2,) the centre of the distribution relative to theta_0 (raw units).
     unit : (2,) the scales (Theta_a, Theta_b).
@@ -399,6 +401,9 @@ def plot_plane(ax, Sigma_m, C_m, centre, unit, *, hist=None, edges=None, boltzma
         theta_0), shown as a heat map of log10 density (``vmin_decades`` below its maximum).
     boltzmann : optional (2, 2) Boltzmann marginal covariance (:func:`boltzmann_marginal`),
         gold dashed contours centred at theta_0 at the same density levels.
+
+    Notes
+    -----
     Theory contours (white dashed) are a factor 10 apart in density (Eq. 20); arrows show the
     marginal current J_m = -C_m Sigma_m^{-1} x P_m (Eq. 24, :func:`marginal`) on a ``grid`` x
     ``grid`` lattice within 2.5 standard deviations, lengths proportional to |J|.

@@ -1,0 +1,165 @@
+"""Paper-scale runs for the chapters "SGD with replacement" and "SGD without replacement".
+
+Usage::
+
+    python -m noneq.scripts.fig1c [--small] [--seed 0] [--out data/fig1c]
+
+Part 1, Fig. 1C (Sec. 4.1): ``runs`` independent WR and ``runs`` independent WOR SGD runs of the
+regression network (eta = 1e-7, m = 10) for ``n_steps`` steps, all from one starting point drawn
+with the authors' convention (:func:`noneq.minibatch.paper_initial_point`: u ~ U[0,1)^7 scaled to
+norm 0.5). The loss L/L(theta_0) - 1 is recorded every 20 steps (one epoch, so WOR is seen at
+its epoch boundaries) and stored as mean and standard error over runs on a log-spaced grid of
+steps, together with the run-by-run difference WR - WOR and averages over the last
+``late_window`` steps.
+
+Part 2, the stationary WOR mean (Sec. 4.3): for each learning rate in ``stat_etas`` (the paper's
+1e-7, and 2e-7, 4e-7) one WOR run from theta_0, a burn-in of ``burn_in`` steps, then ``n_stat`` steps with
+theta recorded every 10 epochs: the mean, its batch means and the covariance of the records, and
+the theory's centre theta-hat_0 (Eq. 16). The paper's notebooks ran 1.5e7 epochs (3e8 steps) at
+1e-7 from theta_0; the runs at 2e-7 and 4e-7 tell how the small residual offset from
+theta-hat_0 scales with eta.
+
+Part 3, random starts: ``starts_runs`` WR runs of ``starts_steps`` steps, each from its own
+start drawn with the authors' convention; their final losses show how often a random start ends
+in a different (trivial) minimum, the reason Part 1 uses one common start.
+
+Random keys: root = jax.random.key(seed); k_init, k_wr, k_wor, k_stat, k_starts =
+jax.random.split(root, 5); run i of WR uses jax.random.split(k_wr, runs)[i] (likewise WOR); the
+start is paper_initial_point(k_init); the stationary run at stat_etas[j] uses
+jax.random.split(k_stat, len(stat_etas))[j]; in Part 3, k_si, k_sn = jax.random.split(k_starts) and run i
+starts at paper_initial_point(jax.random.split(k_si, starts_runs)[i]) with noise key
+jax.random.split(k_sn, starts_runs)[i].
+
+Output in ``--out``: ``fig1c.npz`` (compressed arrays, see :class:`noneq.minibatch.Fig1CData`) and
+``PROVENANCE.json`` (command, seed, parameters, library version, wall times, date, checksum).
+``--small`` runs a tiny version (seconds) for the tests.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import pathlib
+import platform
+import sys
+import time
+
+import numpy as np
+
+FULL = dict(runs=1000, n_steps=200_000, record_every=20, late_window=40_000, grid_points=140,
+            stat_etas=(1e-7, 2e-7, 4e-7), burn_in=(4_000_000, 2_000_000, 1_000_000),
+            n_stat=(300_000_000, 150_000_000, 80_000_000),
+            stat_record_every=200, stat_batches=50, starts_runs=1000, starts_steps=200_000, starts_record_every=200)
+SMALL = dict(runs=16, n_steps=2_000, record_every=20, late_window=400, grid_points=40,
+             stat_etas=(1e-7, 2e-7), burn_in=(2_000, 2_000), n_stat=(40_000, 20_000),
+             stat_record_every=200, stat_batches=10, starts_runs=8, starts_steps=2_000, starts_record_every=200)
+ETA, M_BATCH = 1e-7, 10
+
+
+def run(params, seed, log=lambda s: print(s, flush=True)):
+    """All three parts; returns (arrays dict, wall times dict)."""
+    import jax
+
+    from noneq import landscape, minibatch, noise, problems, sim
+
+    p = problems.regression()
+    theta0 = np.asarray(landscape.minimum(p))
+    L0 = float(p.loss(theta0))
+    k_init, k_wr, k_wor, k_stat, k_starts = jax.random.split(jax.random.key(seed), 5)
+    theta_init = minibatch.paper_initial_point(k_init, p.N)
+    runs, n_steps, every = params["runs"], params["n_steps"], params["record_every"]
+    grid = minibatch.log_grid(n_steps, every, params["grid_points"])
+    out = {"steps": grid, "theta_init": theta_init, "L0": np.float64(L0), "theta0": theta0}
+    times = {}
+    losses = {}
+    for name, algo, key in (("wr", sim.wr(p, ETA, M_BATCH), k_wr), ("wor", sim.wor(p, ETA, M_BATCH), k_wor)):
+        t = time.time()
+        ens = sim.ensemble_loss(p, algo, theta_init, n_steps, jax.random.split(key, runs),
+                                record_every=every, loss_ref=L0)
+        times[f"fig1c_{name}_s"] = round(time.time() - t, 1)
+        log(f"{name}: {runs} runs x {n_steps} steps in {times[f'fig1c_{name}_s']} s")
+        losses[name] = ens.loss
+        out[f"{name}_mean"], out[f"{name}_sem"] = minibatch.summarize_runs(ens.loss, ens.steps, grid)
+        out[f"final_{name}"] = ens.loss[:, -1]
+        steps = ens.steps
+    diff = losses["wr"] - losses["wor"]
+    out["diff_mean"], out["diff_sem"] = minibatch.summarize_runs(diff, steps, grid)
+    late = steps > n_steps - params["late_window"]
+    for name, v in (("wr", losses["wr"]), ("wor", losses["wor"]), ("diff", diff)):
+        per_run = v[:, late].mean(axis=1)
+        out[f"late_{name}"] = np.float64(per_run.mean())
+        out[f"late_{name}_sem"] = np.float64(per_run.std(ddof=1) / np.sqrt(runs))
+    del losses, diff
+
+    stat = {k: [] for k in ("eta", "mean", "se", "batch_means", "cov", "n_epochs", "theta_hat0")}
+    for eta, burn, n_stat, key in zip(params["stat_etas"], params["burn_in"], params["n_stat"],
+                                      jax.random.split(k_stat, len(params["stat_etas"]))):
+        t = time.time()
+        theta_hat0 = np.asarray(noise.effective_minimum_wor(p, eta, M_BATCH, theta_init=theta0))
+        res = minibatch.stationary_mean(p, sim.wor(p, eta, M_BATCH), theta0, burn, n_stat, key,
+                                        record_every=params["stat_record_every"], n_batches=params["stat_batches"])
+        times[f"wor_stationary_{eta:g}_s"] = round(time.time() - t, 1)
+        log(f"stationary WOR at eta = {eta:g}: {n_stat} steps in {times[f'wor_stationary_{eta:g}_s']} s")
+        for k, v in (("eta", eta), ("mean", res.mean), ("se", res.se), ("batch_means", res.batch_means),
+                     ("cov", res.cov), ("n_epochs", n_stat // (p.M // M_BATCH)), ("theta_hat0", theta_hat0)):
+            stat[k].append(v)
+    out.update({f"stat_{k}": np.asarray(v) for k, v in stat.items()})
+    out["stat_theta0"] = theta0
+
+    t = time.time()
+    k_si, k_sn = jax.random.split(k_starts)
+    R = params["starts_runs"]
+    inits = np.stack([minibatch.paper_initial_point(k, p.N) for k in jax.random.split(k_si, R)])
+    # (a short record interval keeps the bulk random numbers of one chunk small)
+    ens = sim.ensemble_loss(p, sim.wr(p, ETA, M_BATCH), inits, params["starts_steps"], jax.random.split(k_sn, R),
+                            record_every=params["starts_record_every"], loss_ref=L0)
+    times["random_starts_s"] = round(time.time() - t, 1)
+    log(f"random starts: {R} runs in {times['random_starts_s']} s")
+    out.update(starts_init=inits, starts_final=ens.loss[:, -1], starts_theta_final=ens.theta_final)
+    return out, times
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="tiny run for the tests (seconds)")
+    parser.add_argument("--seed", type=int, default=0, help="root seed of all jax.random keys")
+    parser.add_argument("--out", default="data/fig1c", help="output folder")
+    args = parser.parse_args(argv)
+    params = dict(SMALL if args.small else FULL)
+    out_dir = pathlib.Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    import jax
+
+    import noneq
+
+    t0 = time.time()
+    arrays, times = run(params, args.seed)
+    target = out_dir / "fig1c.npz"
+    np.savez_compressed(target, **arrays)
+    times["total_s"] = round(time.time() - t0, 1)
+    command = "python -m noneq.scripts.fig1c" + (" --small" if args.small else "") + \
+        f" --seed {args.seed} --out {args.out}"
+    prov = {
+        "command": command,
+        "seed": args.seed,
+        "keys": "root = jax.random.key(seed); k_init, k_wr, k_wor, k_stat, k_starts = jax.random.split(root, 5); "
+                "run i: jax.random.split(k_wr or k_wor, runs)[i]; start: minibatch.paper_initial_point(k_init); "
+                "random starts: k_si, k_sn = jax.random.split(k_starts), start i from split(k_si, R)[i], noise "
+                "split(k_sn, R)[i]",
+        "parameters": dict(params, eta=ETA, m=M_BATCH, problem="regression", small=args.small),
+        "noneq_version": noneq.__version__,
+        "jax_version": jax.__version__,
+        "platform": f"{platform.platform()}, {os.cpu_count()} CPUs, {jax.default_backend()}",
+        "wall_time_s": times,
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "sha256": {target.name: hashlib.sha256(target.read_bytes()).hexdigest()},
+    }
+    (out_dir / "PROVENANCE.json").write_text(json.dumps(prov, indent=2) + "\n")
+    print(f"wrote {target} ({target.stat().st_size / 1e3:.0f} kB) in {times['total_s']} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

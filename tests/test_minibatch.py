@@ -1,0 +1,368 @@
+"""Tests of noneq.minibatch, the Fig. 1C script and the self-checks of the chapters
+"SGD with replacement" and "SGD without replacement"."""
+import itertools
+import json
+import math
+
+import jax
+import matplotlib
+import numpy as np
+import pytest
+
+import noneq  # noqa: F401  (float64)
+from noneq import checks, landscape, minibatch, noise, problems, sim, stationary
+from noneq.data import DataError
+from noneq.scripts import fig1c
+
+ETA, M_BATCH = 1e-7, 10
+
+
+@pytest.fixture(scope="module")
+def regression():
+    p = problems.regression()
+    return p, np.asarray(landscape.minimum(p))
+
+
+@pytest.fixture(scope="module")
+def wr_theory(regression):
+    p, theta0 = regression
+    return stationary.theory(p, "wr", ETA, M_BATCH, theta0=theta0)
+
+
+@pytest.fixture(scope="module")
+def wor_theory(regression):
+    p, theta0 = regression
+    return stationary.theory(p, "wor", ETA, M_BATCH, theta0=theta0)
+
+
+# ---------------------------------------------------------------------------------------------
+# WR noise
+# ---------------------------------------------------------------------------------------------
+def test_wr_noise_covariance_is_D_and_reproducible(regression):
+    p, theta0 = regression
+    K = 40000
+    xi = minibatch.wr_noise(p, theta0, ETA, M_BATCH, K, jax.random.key(1))
+    assert xi.shape == (K, 7)
+    assert np.array_equal(xi, minibatch.wr_noise(p, theta0, ETA, M_BATCH, K, jax.random.key(1)))
+    D_emp, se = minibatch.noise_covariance(xi)
+    D = np.asarray(noise.diffusion_wr(p, theta0, ETA, M_BATCH))
+    # 28 distinct elements, each a mean of 4e4 products: |z| < 5 fails with probability < 1e-5
+    assert np.abs((D_emp - D) / se).max() < 5
+    # the mean is zero (Eq. A3) within 5 standard errors
+    assert np.all(np.abs(xi.mean(axis=0)) < 5 * xi.std(axis=0) / math.sqrt(K))
+
+
+def test_noise_covariance_standard_error_on_known_gaussian():
+    rng = np.random.default_rng(0)
+    C = np.array([[2.0, 0.6], [0.6, 1.0]])
+    x = rng.multivariate_normal([0, 0], C, size=(4000,))
+    D, se = minibatch.noise_covariance(x)
+    # for Gaussian data Var(x_a x_b) = C_aa C_bb + C_ab^2
+    want_se = 0.5 * np.sqrt((np.outer(np.diag(C), np.diag(C)) + C ** 2) / 4000)
+    assert np.allclose(se, want_se, rtol=0.1)   # the SE is itself estimated from 4000 samples
+    Dc, _ = minibatch.noise_covariance(x + 5.0, center=True)
+    assert np.allclose(Dc, np.cov(x.T, bias=True) / 2, rtol=1e-10)
+    with pytest.raises(ValueError, match="xi"):
+        minibatch.noise_covariance(np.ones(5))
+
+
+def test_minibatch_mean_skewness_matches_enumeration():
+    rng = np.random.default_rng(1)
+    v = rng.exponential(size=9)
+    for m in (1, 2, 3, 5):
+        means = np.array([v[list(c)].mean() for c in itertools.combinations(range(9), m)])
+        c = means - means.mean()
+        want = np.mean(c ** 3) / np.mean(c ** 2) ** 1.5
+        assert minibatch.minibatch_mean_skewness(v, m) == pytest.approx(want, rel=1e-10)
+    with pytest.raises(ValueError, match="m must be"):
+        minibatch.minibatch_mean_skewness(v, 9)
+
+
+def test_gaussianity_of_normal_and_exponential_samples():
+    rng = np.random.default_rng(2)
+    g = minibatch.gaussianity(rng.normal(size=20000))
+    assert abs(g.skewness) < 4 * g.skewness_se and abs(g.kurtosis) < 4 * g.kurtosis_se
+    assert abs(g.variance - 1) < 0.05 and g.ks < 0.02
+    e = minibatch.gaussianity(rng.exponential(size=20000) - 1)
+    assert e.skewness > 1.5 and e.ks > 0.05
+
+
+def test_einstein_violation_measures():
+    H = np.diag([1.0, 10.0, 100.0])
+    iso = minibatch.einstein_violation(H, 3e-7 * np.eye(3), 1e-7)
+    assert np.allclose(iso.d_over_eta, 3.0) and iso.decades == pytest.approx(0, abs=1e-12)
+    assert iso.commutator < 1e-14 and iso.offdiagonal < 1e-14
+    R = np.linalg.qr(np.random.default_rng(3).normal(size=(3, 3)))[0]
+    rot = minibatch.einstein_violation(H, R @ np.diag([1e-8, 1e-7, 1e-6]) @ R.T, 1e-7)
+    assert rot.decades == pytest.approx(2.0) and rot.commutator > 0.1 and rot.offdiagonal > 0.1
+    with pytest.raises(ValueError, match="positive definite"):
+        minibatch.einstein_violation(H, -np.eye(3), 1e-7)
+
+
+def test_scaling_factor_is_the_exact_sigma_ratio(regression, wr_theory):
+    p, theta0 = regression
+    n = p.M / M_BATCH
+    for c in (2, 4, 5):
+        scaled = stationary.theory(p, "wr", c * ETA, c * M_BATCH, theta0=theta0)
+        ratio = scaled.Sigma / wr_theory.Sigma
+        # Eq. (21) is linear in D/eta, so the ratio is one number for all 49 elements
+        assert np.allclose(ratio, minibatch.scaling_factor(n, c), rtol=1e-9)
+    assert minibatch.scaling_factor(20, 20) == 0.0
+    with pytest.raises(ValueError, match="1 <= c <= n"):
+        minibatch.scaling_factor(20, 21)
+
+
+def test_projected_variance_of_ar1():
+    rng = np.random.default_rng(4)
+    a, T = 0.9, 200000
+    x = np.zeros(T)
+    z = rng.normal(size=T)
+    for t in range(1, T):
+        x[t] = a * x[t - 1] + z[t]
+    thetas = np.stack([x, 0 * x], axis=1)
+    var, se = minibatch.projected_variance(thetas, np.array([[1.0], [0.0]]), n_batches=20)
+    want = 1 / (1 - a * a)
+    assert abs(var[0] - want) < 5 * se[0] and se[0] < 0.05 * want
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig. 1C helpers
+# ---------------------------------------------------------------------------------------------
+def test_paper_initial_point_and_grid():
+    t = minibatch.paper_initial_point(jax.random.key(0))
+    assert t.shape == (7,) and np.linalg.norm(t) == pytest.approx(0.5) and np.all(t >= 0)
+    assert np.array_equal(t, minibatch.paper_initial_point(jax.random.key(0)))
+    g = minibatch.log_grid(200000, 20, 100)
+    assert g[0] == 0 and g[1] == 20 and g[-1] == 200000
+    assert np.all(np.diff(g) > 0) and np.all(g % 20 == 0)
+    with pytest.raises(ValueError, match="multiple"):
+        minibatch.log_grid(1001, 20)
+
+
+def test_summarize_runs():
+    steps = np.arange(0, 100, 10)
+    v = np.arange(20.0)[:, None] + steps[None, :]
+    mean, sem = minibatch.summarize_runs(v, steps, np.array([0, 50]))
+    assert np.allclose(mean, [9.5, 59.5]) and np.allclose(sem, np.std(np.arange(20.0), ddof=1) / math.sqrt(20))
+    with pytest.raises(ValueError, match="recorded"):
+        minibatch.summarize_runs(v, steps, np.array([5]))
+
+
+def test_loss_relaxation_limits(regression, wr_theory, wor_theory):
+    p, theta0 = regression
+    H0 = np.asarray(p.hessian(theta0))
+    L0 = float(p.loss(theta0))
+    plateau = 0.5 * np.trace(H0 @ wr_theory.Sigma) / L0
+    assert minibatch.loss_relaxation(wr_theory, H0, theta0, L0, np.inf) == pytest.approx(plateau, rel=1e-12)
+    assert minibatch.loss_relaxation(wr_theory, H0, theta0, L0, 0.0) == pytest.approx(0, abs=1e-20)
+    curve = minibatch.loss_relaxation(wr_theory, H0, theta0, L0, np.array([10.0, 1e3, 1e5]))
+    assert np.all(np.diff(curve) > 0) and curve[-1] < plateau
+    # WOR: the plateau includes the shift of the centre, 1/2 d^T H0 d
+    d = wor_theory.theta0 - theta0
+    want = 0.5 * (np.trace(H0 @ wor_theory.Sigma) + d @ H0 @ d) / L0
+    assert minibatch.loss_relaxation(wor_theory, H0, theta0, L0, np.inf) == pytest.approx(want, rel=1e-12)
+    # from theta_0 the WOR ensemble starts at zero excess loss
+    assert minibatch.loss_relaxation(wor_theory, H0, theta0, L0, 0.0, theta_start=theta0) == pytest.approx(0, abs=1e-20)
+    with pytest.raises(ValueError, match="L0"):
+        minibatch.loss_relaxation(wr_theory, H0, theta0, -1.0, 1.0)
+
+
+def test_load_fig1c_missing_folder_says_how_to_regenerate(tmp_path):
+    with pytest.raises(DataError, match="noneq.scripts.fig1c"):
+        minibatch.load_fig1c(tmp_path)
+
+
+def test_fig1c_script_small(tmp_path, regression):
+    p, theta0 = regression
+    assert fig1c.main(["--small", "--out", str(tmp_path)]) == 0
+    prov = json.loads((tmp_path / "PROVENANCE.json").read_text())
+    assert prov["seed"] == 0 and prov["parameters"]["small"] and "--small" in prov["command"]
+    d = minibatch.load_fig1c(tmp_path)
+    P = fig1c.SMALL
+    assert d.steps[0] == 0 and d.steps[-1] == P["n_steps"] and np.all(d.steps % 20 == 0)
+    for a in (d.wr_mean, d.wr_sem, d.wor_mean, d.wor_sem, d.diff_mean, d.diff_sem):
+        assert a.shape == d.steps.shape and np.all(np.isfinite(a))
+    assert d.final_wr.shape == (P["runs"],)
+    # the start is the authors' convention from the documented key
+    k_init = jax.random.split(jax.random.key(0), 5)[0]
+    assert np.array_equal(d.theta_init, minibatch.paper_initial_point(k_init))
+    assert d.wr_mean[0] == pytest.approx(float(p.loss(d.theta_init)) / float(p.loss(theta0)) - 1, rel=1e-12)
+    assert np.allclose(d.diff_mean, d.wr_mean - d.wor_mean, rtol=1e-9, atol=1e-12)
+    run = d.wor_mean_run
+    J = len(P["stat_etas"])
+    assert run["mean"].shape == (J, 7) and run["batch_means"].shape == (J, P["stat_batches"], 7)
+    assert np.array_equal(run["n_epochs"], np.array(P["n_stat"]) // 20)
+    assert np.allclose(run["eta"], P["stat_etas"])
+    # the WOR runs stay within a few 1e-4 of theta_0 (their fluctuations are ~1e-5)
+    assert np.abs(run["mean"] - theta0).max() < 1e-3
+    starts = d.random_starts
+    assert starts["init"].shape == (P["starts_runs"], 7) and starts["final"].shape == (P["starts_runs"],)
+    assert np.allclose(np.linalg.norm(starts["init"], axis=1), 0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# WOR epochs
+# ---------------------------------------------------------------------------------------------
+def test_epoch_displacements_match_D_hat_and_drift(regression):
+    p, theta0 = regression
+    eta, K = 1e-8, 20000
+    X = minibatch.epoch_displacements(p, eta, M_BATCH, theta0, K, jax.random.key(5), batch=10000)
+    assert X.shape == (K, 7)
+    C, se = minibatch.noise_covariance(X, center=True)
+    D_hat = np.asarray(noise.diffusion_wor(p, theta0, eta, M_BATCH, "full"))
+    # at eta = 1e-8 the O(eta n h) corrections are < 0.5%, below the 1% statistical error here
+    assert np.abs((C - D_hat) / se).max() < 5
+    grad = np.asarray(jax.grad(lambda th: noise.effective_loss_wor(p, th, eta, M_BATCH))(theta0))
+    chi2, dof = minibatch.drift_chi2(X, -eta * grad)
+    assert dof == 7 and chi2 < 29.9   # chi^2_7 quantile 0.9999
+    with pytest.raises(ValueError, match="does not divide"):
+        minibatch.epoch_displacements(p, eta, 7, theta0, 10, jax.random.key(5))
+
+
+def test_drift_chi2_on_synthetic_data():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(5000, 3)) + np.array([0.0, 0.1, 0.0])
+    chi2, dof = minibatch.drift_chi2(X, np.array([0.0, 0.1, 0.0]))
+    assert dof == 3 and chi2 < 21.1   # chi^2_3 quantile 0.9999
+    assert minibatch.drift_chi2(X, np.zeros(3))[0] > 30   # the offset 0.1 is 7 standard errors
+
+
+def test_diffusion_wor_paper_differs_by_errata_only(regression):
+    p, theta0 = regression
+    full = np.asarray(noise.diffusion_wor(p, theta0, ETA, M_BATCH, "full"))
+    paper = minibatch.diffusion_wor_paper(p, theta0, ETA, M_BATCH)
+    assert np.allclose(paper, paper.T)
+    rel = np.linalg.norm(paper - full) / np.linalg.norm(full)
+    assert 0 < rel < 0.05   # the errata are O(1/M) corrections
+
+
+def test_time_average_covariance_of_ar1():
+    rng = np.random.default_rng(7)
+    eta, h, D = 0.01, 1.0, 0.5
+    T, runs = 5000, 400
+    x = np.zeros(runs)
+    acc = np.zeros(runs)
+    for _ in range(T):
+        x = x - eta * h * x + math.sqrt(2 * D) * rng.normal(size=runs)
+        acc += x
+    want = minibatch.time_average_covariance([[h]], [[D]], eta, T)[0, 0]
+    # the variance of 400 run means is estimated to sqrt(2/400) = 7%; finite-T corrections ~2%
+    assert np.var(acc / T) == pytest.approx(want, rel=0.3)
+
+
+def test_noise_induced_shift(regression, wr_theory, wor_theory):
+    p, theta0 = regression
+    mu = minibatch.noise_induced_shift(p, wr_theory)
+    # linear in Sigma, and of the order of the WR fluctuations times their relative curvature change
+    assert np.allclose(minibatch.noise_induced_shift(p, wr_theory._replace(Sigma=2 * wr_theory.Sigma)), 2 * mu)
+    assert 1e-6 < np.linalg.norm(mu) < 1e-3
+    # WOR fluctuations are ~1e4 times smaller, so is their shift
+    assert np.linalg.norm(minibatch.noise_induced_shift(p, wor_theory)) < 1e-3 * np.linalg.norm(mu)
+    # a quadratic loss (the linearized network, Eq. 39) has no cubic term: no shift
+    q = problems.linearized_regression()
+    tq = stationary.theory(q, "wr", ETA, M_BATCH)
+    assert np.abs(minibatch.noise_induced_shift(q, tq)).max() < 1e-12 * np.abs(tq.theta0).max()
+
+
+def test_batch_means_and_stationary_mean(regression):
+    x = np.arange(100.0)
+    mean, se, means = minibatch.batch_means(x, 4)
+    assert mean == pytest.approx(49.5) and means.shape == (4,)
+    with pytest.raises(ValueError, match="fewer"):
+        minibatch.batch_means(np.ones(3), 4)
+    p, theta0 = regression
+    res = minibatch.stationary_mean(p, sim.wr(p, ETA, M_BATCH), theta0, 1000, 20000, jax.random.key(8),
+                                    record_every=100, n_batches=4)
+    assert res.n_records == 200 and res.mean.shape == (7,) and res.batch_means.shape == (4, 7)
+    assert np.abs(res.mean - theta0).max() < 1e-2
+    with pytest.raises(ValueError, match="multiples"):
+        minibatch.stationary_mean(p, sim.wr(p, ETA, M_BATCH), theta0, 150, 20000, jax.random.key(8), record_every=100)
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------------------------
+def test_covariance_ellipse_is_on_the_contour():
+    S = np.array([[2.0, 0.5], [0.5, 1.0]])
+    pts = minibatch.covariance_ellipse(S, center=(1.0, -1.0), n_sigma=2.0)
+    d = pts - np.array([[1.0], [-1.0]])
+    assert np.allclose(np.einsum("in,ij,jn->n", d, np.linalg.inv(S), d), 4.0)
+
+
+def test_widget_functions_draw(regression, wr_theory):
+    p, theta0 = regression
+    fig = minibatch.plot_wr_noise(p, theta0, 2e-7, 20, reference=wr_theory)
+    assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 2
+    fig = minibatch.plot_wr_noise(p, theta0, 1e-7, p.M, reference=wr_theory)  # no noise at m = M
+    fig = minibatch.plot_wor_shift(p, theta0, 2e-7, 10, reference=wr_theory)
+    assert len(fig.axes) == 2
+    ax = minibatch.plot_fig1c(np.array([0, 20, 40]), {"wr": (np.ones(3), 0.1 * np.ones(3))}, {"wr": 0.5})
+    assert ax.get_xscale() == "log"
+    matplotlib.pyplot.close("all")
+
+
+# ---------------------------------------------------------------------------------------------
+# self-checks: pass with the solution, fail with a message on wrong answers
+# ---------------------------------------------------------------------------------------------
+def test_check_diffusion_from_V(regression):
+    p, theta0 = regression
+    D = np.asarray(noise.diffusion_wr(p, theta0, ETA, M_BATCH))
+    assert checks.check_diffusion_from_V(D)
+    with pytest.raises(AssertionError, match="approximate second line"):
+        checks.check_diffusion_from_V(np.asarray(noise.diffusion_wr_approx(p, theta0, ETA, M_BATCH)))
+    with pytest.raises(AssertionError, match="1/2"):
+        checks.check_diffusion_from_V(2 * D)
+    with pytest.raises(AssertionError, match="shape"):
+        checks.check_diffusion_from_V(np.eye(3))
+
+
+def test_check_wr_moments():
+    M, m = 6, 3
+    assert checks.check_wr_moments(np.full(M, m / M), m / M * np.eye(M) + 0.2 * (1 - np.eye(M)), M, m)
+    with pytest.raises(AssertionError, match="correlates"):
+        checks.check_wr_moments(np.full(M, 0.5), 0.5 * np.eye(M) + 0.25 * (1 - np.eye(M)), M, m)
+
+
+def test_check_scaling_ratio():
+    assert checks.check_scaling_ratio(lambda n, c: (n - c) / (n - 1))
+    with pytest.raises(AssertionError, match="n >> 1 limit"):
+        checks.check_scaling_ratio(lambda n, c: 1.0)
+    with pytest.raises(AssertionError, match="mobility"):
+        checks.check_scaling_ratio(lambda n, c: (n / c - 1) / (n - 1))
+
+
+def test_check_plateau_level(regression, wr_theory):
+    p, theta0 = regression
+    L0 = float(p.loss(theta0))
+    right = 0.5 * np.trace(np.asarray(p.hessian(theta0)) @ wr_theory.Sigma) / L0
+    assert checks.check_plateau_level(right)
+    with pytest.raises(AssertionError, match="1/2"):
+        checks.check_plateau_level(2 * right)
+    with pytest.raises(AssertionError, match="divide by L"):
+        checks.check_plateau_level(right * L0)
+
+
+def test_check_wor_moments():
+    a = noise.wor_moments(2, 6)
+    right = {k: a[k] for k in ("a0", "a1", "a3", "a4", "a6")}
+    assert checks.check_wor_moments(right, 6, 2)
+    with pytest.raises(AssertionError, match="offset"):
+        checks.check_wor_moments(dict(right, a0=a["a0"] + 1.0), 6, 2)
+    with pytest.raises(AssertionError, match="missing"):
+        checks.check_wor_moments({"a0": a["a0"]}, 6, 2)
+
+
+def test_check_delta_loss_toy():
+    assert checks.check_delta_loss_toy(lambda h, th, eta, n: -eta * n * (n - 1) / 4 * (h * th) ** 2)
+    with pytest.raises(AssertionError, match="n\\(n-1\\)/4"):
+        checks.check_delta_loss_toy(lambda h, th, eta, n: -eta * n * n / 4 * (h * th) ** 2)
+    with pytest.raises(AssertionError, match="sign"):
+        checks.check_delta_loss_toy(lambda h, th, eta, n: eta * n * (n - 1) / 4 * (h * th) ** 2)
+
+
+def test_check_covariance_ratio():
+    assert checks.check_covariance_ratio(lambda h, eta, n: (eta * n) ** 2 * np.outer(h, h) / 12)
+    with pytest.raises(AssertionError, match="1/12"):
+        checks.check_covariance_ratio(lambda h, eta, n: (eta * n) ** 2 * np.outer(h, h))
+    with pytest.raises(AssertionError, match="one factor n"):
+        checks.check_covariance_ratio(lambda h, eta, n: eta ** 2 * n ** 3 * np.outer(h, h) / 12)
