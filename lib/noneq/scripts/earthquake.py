@@ -27,17 +27,11 @@ and ``PROVENANCE.json`` (command, seed, parameters, library version, wall times,
 """
 from __future__ import annotations
 
-import argparse
-import datetime
-import hashlib
-import json
-import os
-import pathlib
-import platform
-import sys
 import time
 
 import numpy as np
+
+from . import _common
 
 FULL = dict(n_steps=2 ** 25, burn_in=2 ** 20, wr_steps=2 ** 26, wr_burn_in=2 ** 20, record_every=64,
             batches=16, bins=80)
@@ -91,41 +85,10 @@ def run(params, seed, log=lambda s: print(s, flush=True)):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true", help="tiny run for the tests (seconds)")
-    parser.add_argument("--seed", type=int, default=0, help="root seed of all jax.random keys")
-    parser.add_argument("--out", default="data/earthquake", help="output folder")
-    args = parser.parse_args(argv)
-    params = dict(SMALL if args.small else FULL)
-    out_dir = pathlib.Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    import jax
-
-    import noneq
-
-    t0 = time.time()
-    arrays, times = run(params, args.seed)
-    target = out_dir / "earthquake.npz"
-    np.savez_compressed(target, **arrays)
-    times["total_s"] = round(time.time() - t0, 1)
-    command = "python -m noneq.scripts.earthquake" + (" --small" if args.small else "") + \
-        f" --seed {args.seed} --out {args.out}"
-    prov = {
-        "command": command,
-        "seed": args.seed,
-        "keys": "root = jax.random.key(seed); k_quake, k_wr = jax.random.split(root); the earthquake statistics "
-                "and trajectory use the same key k_quake (the same path)",
-        "parameters": dict(params, eta=ETA, zeta=ZETA, m=M_BATCH, problem="regression", small=args.small),
-        "noneq_version": noneq.__version__,
-        "jax_version": jax.__version__,
-        "platform": f"{platform.platform()}, {os.cpu_count()} CPUs, {jax.default_backend()}",
-        "wall_time_s": times,
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "sha256": {target.name: hashlib.sha256(target.read_bytes()).hexdigest()},
-    }
-    (out_dir / "PROVENANCE.json").write_text(json.dumps(prov, indent=2) + "\n")
-    print(f"wrote {target} ({target.stat().st_size / 1e3:.0f} kB) in {times['total_s']} s", file=sys.stderr)
-    return 0
+    return _common.main(argv, name="earthquake", doc=__doc__, run=run, full=FULL, small=SMALL,
+                        keys="root = jax.random.key(seed); k_quake, k_wr = jax.random.split(root); the earthquake statistics "
+             "and trajectory use the same key k_quake (the same path)",
+                        parameters=lambda params, small: dict(params, eta=ETA, zeta=ZETA, m=M_BATCH, problem="regression", small=small))
 
 
 if __name__ == "__main__":
