@@ -1,0 +1,649 @@
+"""Analysis and figures of the chapter "The MNIST network out of equilibrium" (Sec. 4.2, and the
+MNIST parts of Sec. 4.3-4.4: the paper's Fig. 3B, Fig. 4A right and Fig. 4C top).
+
+The problem is :func:`noneq.problems.mnist_linear` (N = 490, M = 60,000) at the paper's
+eta = 1e-4, m = 100 (n = 600 steps per epoch). Four layers:
+
+* trainability (Sec. 3.1): :func:`gradient_activity` counts, per parameter, the data points
+  whose per-sample gradient moves it; :func:`trainable_mask` thresholds it;
+  :func:`restrict_theory` gives the WR theory (Eq. 14, 21, 25, 29) of the problem in which the
+  parameters outside a mask are frozen at theta_0, and :func:`embed_entropy_theory` turns it into
+  the (C, Sigma, D) that :func:`noneq.sim.stationary` needs to measure the entropy production
+  (Eq. 27) of the kept parameters only;
+* running: :func:`sample_state` draws a start from the theory's Gaussian (Eq. 20),
+  :func:`run_segments` runs one long stationary simulation as consecutive segments of
+  :func:`noneq.sim.stationary` (streaming statistics, standard errors from the segments) and
+  :func:`pool` combines them; :func:`pack` / :func:`load_results` store and read them
+  (``python -m noneq.scripts.stationary_mnist`` writes ``data/stationary-mnist``);
+* analysis: :func:`compare` (all N(N+1)/2 = 120,295 distinct elements of Sigma, or the
+  N(N-1)/2 of C, against theory; :func:`circulation_floor`), :func:`binned_errors`,
+  :func:`scaled_sigma` (the exact dependence of the predicted Sigma on eta and m);
+* figures: :func:`plot_elements_density` (Fig. 3B), :func:`plot_exp_sigma` (Fig. 4A),
+  :func:`plot_mean_sigma` (Fig. 4C), :func:`plot_sigma_spectrum` (the widget).
+
+Units: WR quantities are per SGD step, WOR per epoch (:mod:`noneq.stationary`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+import time
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import ness, sim, stationary, style
+from .nessplots import Comparison
+
+__all__ = [
+    "ETA",
+    "M_BATCH",
+    "DATA_NAME",
+    "FILE_NAME",
+    "gradient_activity",
+    "trainable_mask",
+    "restrict_theory",
+    "embed_entropy_theory",
+    "sample_state",
+    "run_segments",
+    "Pooled",
+    "pool",
+    "pack",
+    "unpack",
+    "load_results",
+    "compare",
+    "circulation_floor",
+    "second_moment",
+    "covariance_se",
+    "binned_errors",
+    "scaled_sigma",
+    "plot_elements_density",
+    "plot_sigma_spectrum",
+    "plot_exp_sigma",
+    "plot_mean_sigma",
+]
+
+#: the paper's hyperparameters for MNIST (Sec. 4.2)
+ETA, M_BATCH = 1e-4, 100
+#: folder under data/ and file written by ``python -m noneq.scripts.stationary_mnist``
+DATA_NAME = "stationary-mnist"
+FILE_NAME = "stationary_mnist.npz"
+
+
+# ---------------------------------------------------------------------------------------------
+# trainability (Sec. 3.1, last paragraph)
+# ---------------------------------------------------------------------------------------------
+@partial(jax.jit, static_argnames=("chunk",))
+def _activity(problem, theta, chunk):
+    M, N = problem.M, problem.N
+    K = -(-M // chunk)
+    pad = K * chunk - M
+
+    def split(d):
+        if pad:
+            d = jnp.concatenate([d, jnp.broadcast_to(d[:1], (pad,) + d.shape[1:])])
+        return d.reshape((K, chunk) + d.shape[1:])
+
+    data = tuple(split(d) for d in problem.data)
+    mask = (jnp.arange(K * chunk) < M).reshape(K, chunk)
+    g = jax.grad(problem.per_sample_loss)
+
+    def body(acc, xs):
+        zs, w = xs
+        rows = jax.vmap(lambda z: g(theta, z))(zs)
+        count, sq = acc
+        return (count + jnp.sum((rows != 0) & w[:, None], axis=0, dtype=jnp.int64),
+                sq + jnp.sum(jnp.where(w[:, None], rows * rows, 0.0), axis=0)), None
+
+    (count, sq), _ = jax.lax.scan(body, (jnp.zeros(N, jnp.int64), jnp.zeros(N)), (data, mask))
+    return count, sq / M
+
+
+def gradient_activity(problem, theta, *, chunk_size=4096):
+    """How much the data move each parameter (Sec. 3.1): returns ``(count, mean_square)``, both
+    shape (N,):
+
+    * ``count[a]`` the number of data points i with d_a l(z_i; theta) != 0; a parameter with
+      count 0 is not trainable in the paper's sense (its rows and columns of D, Eq. 14, vanish);
+    * ``mean_square[a]`` = M^{-1} sum_i (d_a l_i)^2 = M (V V^T)_aa (Eq. A9), the scale of the
+      diagonal of D: D_aa ~ eta^2 n / 2 (V V^T)_aa (Eq. 14, second line).
+
+    The per-sample gradients are computed in chunks of ``chunk_size`` data points, never as
+    one (M, N) array.
+    """
+    theta = problem.check_theta(theta)
+    if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
+    count, ms = _activity(problem, theta, min(int(chunk_size), problem.M))
+    return np.asarray(count), np.asarray(ms)
+
+
+def trainable_mask(problem, theta, min_count=1, *, activity=None):
+    """Boolean mask (N,) of the parameters moved by at least ``min_count`` data points.
+
+    ``min_count=1`` is the paper's definition of trainable (Sec. 3.1): some data point's
+    gradient moves the parameter. ``activity``: a precomputed ``(count, mean_square)`` from
+    :func:`gradient_activity`.
+    """
+    if isinstance(min_count, bool) or int(min_count) != min_count or min_count < 1:
+        raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}.")
+    count = (gradient_activity(problem, theta) if activity is None else activity)[0]
+    count = np.asarray(count)
+    if count.shape != (problem.N,):
+        raise ValueError(f"activity counts must have shape ({problem.N},), got {count.shape}.")
+    return count >= int(min_count)
+
+
+def _mask(mask, N):
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != (N,):
+        raise ValueError(f"mask must be a boolean array of shape ({N},), got dtype {mask.dtype}, shape {mask.shape}.")
+    if mask.sum() < 1:
+        raise ValueError("mask keeps no parameter.")
+    return np.flatnonzero(mask)
+
+
+def restrict_theory(theory, mask):
+    """The WR stationary theory of the problem in which the parameters outside ``mask`` are
+    frozen at theta_0 ("focus on the trainable parameters", Sec. 3.1).
+
+    Freezing parameters leaves the per-sample gradients and second derivatives of the others
+    unchanged, so the Hessian and the diffusion matrix D (Eq. 14, a Gram matrix of per-sample
+    gradients) of the restricted problem are exactly the (mask, mask) blocks of the full ones;
+    Sigma (Eq. 21), C (Eq. 25) and the entropy rate (Eq. 29) follow from them. Sigma and C are
+    NOT the blocks of the full Sigma and C unless the frozen parameters are decoupled.
+
+    Only for ``theory.scheme == "wr"``: the WOR D-hat (Eq. B21, 18) contains products of the
+    Hessian with V, whose blocks are not those of the restricted problem.
+
+    Returns a :class:`noneq.stationary.Theory` with arrays of size K = mask.sum().
+    """
+    if not isinstance(theory, stationary.Theory):
+        raise ValueError("theory must be a noneq.stationary.Theory (from stationary.theory).")
+    if theory.scheme != "wr":
+        raise ValueError(f"restrict_theory needs a WR theory (scheme 'wr'), got {theory.scheme!r}: the WOR "
+                         "D-hat of a restricted problem is not a block of the full one.")
+    idx = _mask(mask, len(theory.theta0))
+    block = np.ix_(idx, idx)
+    H, D = theory.H[block], theory.D[block]
+    Sigma = np.asarray(ness.covariance(H, D, theory.eta))
+    C = np.asarray(ness.circulation(H, Sigma, theory.eta))
+    rate = float(ness.mean_entropy_rate(C, D, Sigma))
+    return stationary.Theory("wr", theory.eta, theory.m, theory.unit, theory.theta0[idx], H, D, Sigma, C, rate)
+
+
+def embed_entropy_theory(restricted, mask):
+    """(C, Sigma, D), each (N, N), for ``noneq.sim.stationary(..., theory=...)`` so that the
+    entropy production of Eq. (27) it accumulates is that of the kept parameters only:
+    sigma_k = v_K(theta_k) . D_KK^{-1} (theta_{k+1} - theta_k)_K with v_K = -C_K Sigma_K^{-1}
+    dtheta_K (Eq. 24) from the restricted theory (:func:`restrict_theory`).
+
+    The matrices are block diagonal: the restricted ones on the kept block; C = 0 and Sigma, D
+    = (mean diagonal of the kept D) x identity on the frozen block, which therefore drops out
+    of sigma = -dtheta^T Sigma^{-1} C^T D^{-1} step.
+    """
+    idx = _mask(mask, np.asarray(mask).shape[0])
+    N = np.asarray(mask).shape[0]
+    K = len(idx)
+    for name in ("C", "Sigma", "D"):
+        if getattr(restricted, name).shape != (K, K):
+            raise ValueError(f"restricted.{name} must have shape ({K}, {K}) (the mask keeps {K} parameters).")
+    rest = np.setdiff1d(np.arange(N), idx)
+    scale = float(np.mean(np.diag(restricted.D)))
+    out = []
+    for name, fill in (("C", 0.0), ("Sigma", scale), ("D", scale)):
+        A = np.zeros((N, N))
+        A[np.ix_(idx, idx)] = getattr(restricted, name)
+        A[rest, rest] = fill
+        out.append(A)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------------------------
+def sample_state(theory, key):
+    """One draw theta ~ N(theory.theta0, theory.Sigma), the Gaussian stationary state of
+    Eq. (20) (a start that needs no burn-in if the theory is right). Shape (N,)."""
+    w, O = np.linalg.eigh(np.asarray(theory.Sigma))
+    z = np.asarray(jax.random.normal(key, (len(w),), jnp.float64))
+    return np.asarray(theory.theta0) + O @ (np.sqrt(np.clip(w, 0.0, None)) * z)
+
+
+def _algo(problem, theory):
+    make = {"wr": sim.wr, "wor": sim.wor}.get(theory.scheme)
+    if make is None:
+        raise ValueError(f"theory.scheme must be 'wr' or 'wor', got {theory.scheme!r}.")
+    return make(problem, theory.eta, theory.m)
+
+
+def run_segments(problem, theory, n_segments, segment_steps, key, *, burn_in_steps=0, start=None,
+                 entropy=None, windows=(1, 2, 3), progress=None):
+    """One long stationary SGD run (WR or WOR, the theory's eta and m), cut into ``n_segments``
+    consecutive segments of ``segment_steps`` SGD steps (Sec. 4.3-4.4).
+
+    With ``keys = jax.random.split(key, n_segments + 2)``: the start is ``start`` or a draw
+    from the theory's Gaussian (:func:`sample_state` with ``keys[0]``); ``burn_in_steps`` steps
+    are run and discarded (``keys[1]``); segment k runs from the end of the previous one with
+    ``keys[k + 2]`` through :func:`noneq.sim.stationary` (reference point theta_ref = the
+    theory's centre), which accumulates the mean, the covariance (Eq. 20) and the mean area
+    matrix per sample (Eq. 26, 28) and, with ``entropy=(C, Sigma, D)``, the entropy production
+    of Eq. (27) over windows of each length in ``windows`` samples.
+
+    Step counts must be multiples of n = M/m for WOR (samples are epochs). ``progress``: an
+    optional callable(str) for progress lines.
+
+    Returns a dict of numpy arrays (K segments, L windows, B histogram bins): ``n`` (K,);
+    ``mean`` (K, N) the deviation of the segment mean from the centre; ``cov``, ``area``
+    (K, N, N) (area per sample); with entropy: ``ent_n``, ``ent_mean``, ``ent_mean_exp``
+    (K, L), ``ent_counts`` (K, L, B + 2) (first/last: under/overflow), ``ent_edges``
+    (L, B + 1); ``windows`` (L,); ``centre``, ``start``, ``theta_final`` (N,);
+    ``sample_steps``; ``wall_s`` (K,) per segment.
+    """
+    algo = _algo(problem, theory)
+    n_segments = sim._check_int("n_segments", n_segments, 1)
+    keys = jax.random.split(sim._check_key(key), n_segments + 2)
+    centre = np.asarray(theory.theta0)
+    theta = sample_state(theory, keys[0]) if start is None else np.asarray(problem.check_theta(start, "start"))
+    start = theta.copy()
+    say = progress or (lambda s: None)
+    if burn_in_steps:
+        ne = algo.epoch_steps
+        rec = max(ne, (1536 // ne) * ne)  # record sparsely: the burn-in path is not kept
+        t0 = time.time()
+        theta = sim.trajectory(problem, algo, theta, burn_in_steps, keys[1], record_every=rec).theta_final
+        say(f"{theory.scheme}: burn-in of {burn_in_steps} steps done in {time.time() - t0:.0f} s")
+    out = {k: [] for k in ("n", "mean", "cov", "area", "wall_s", "ent_n", "ent_mean", "ent_mean_exp", "ent_counts")}
+    edges = None
+    for k in range(n_segments):
+        t0 = time.time()
+        st = sim.stationary(problem, algo, theta, segment_steps, keys[k + 2], theta_ref=centre, theory=entropy,
+                            windows=windows)
+        theta = st.theta_final
+        out["n"].append(st.n_samples)
+        out["mean"].append(st.mean - centre)
+        out["cov"].append(st.cov)
+        out["area"].append(st.area_rate)
+        if st.entropy is not None:
+            out["ent_n"].append([e.n for e in st.entropy])
+            out["ent_mean"].append([e.mean for e in st.entropy])
+            out["ent_mean_exp"].append([e.mean_exp for e in st.entropy])
+            out["ent_counts"].append([np.concatenate([[e.underflow], e.counts, [e.overflow]]) for e in st.entropy])
+            edges = np.stack([e.edges for e in st.entropy])
+        out["wall_s"].append(time.time() - t0)
+        say(f"{theory.scheme}: segment {k + 1}/{n_segments} ({segment_steps} steps) in {out['wall_s'][-1]:.0f} s")
+    res = {k: np.asarray(v) for k, v in out.items() if len(v)}
+    if edges is not None:
+        res["ent_edges"] = edges
+    res.update(windows=np.asarray(windows), centre=centre, start=start, theta_final=np.asarray(theta),
+               sample_steps=np.asarray(algo.epoch_steps))
+    return res
+
+
+class Pooled(NamedTuple):
+    """The segments of :func:`run_segments` combined. ``n`` samples in ``segments`` segments;
+    ``mean`` (N,) deviation from the centre and ``mean_se``; ``cov`` (N, N) the pooled
+    covariance (within plus between segments) and ``cov_se``; ``area`` (N, N) the mean area
+    per sample (compare C, Eq. 28) and ``area_se``; ``entropy`` None or a dict with
+    ``windows`` (L,), ``n``, ``mean``, ``mean_se``, ``mean_exp``, ``mean_exp_se`` (L,),
+    ``counts`` (L, B + 2), ``edges`` (L, B + 1). Standard errors: the spread of the segment
+    values / sqrt(segments)."""
+    n: int
+    segments: int
+    mean: np.ndarray
+    mean_se: np.ndarray
+    cov: np.ndarray
+    cov_se: np.ndarray
+    area: np.ndarray
+    area_se: np.ndarray
+    entropy: dict | None
+
+
+def _se(x):
+    K = x.shape[0]
+    if K < 2:
+        return np.full(x.shape[1:], np.nan)
+    return np.std(x, axis=0, ddof=1) / np.sqrt(K)
+
+
+def pool(run):
+    """Combine the segments of :func:`run_segments` into a :class:`Pooled`."""
+    nk = np.asarray(run["n"], dtype=float)
+    if nk.ndim != 1 or len(nk) < 1:
+        raise ValueError("run must hold per-segment arrays with a leading segment axis (run_segments).")
+    n = nk.sum()
+    means, covs, areas = (np.asarray(run[k]) for k in ("mean", "cov", "area"))
+    mean = nk @ means / n
+    dm = means - mean
+    cov = (np.einsum("k,kab->ab", nk - 1, covs) + np.einsum("k,ka,kb->ab", nk, dm, dm)) / (n - 1)
+    area = np.einsum("k,kab->ab", nk, areas) / n
+    entropy = None
+    if "ent_n" in run:
+        nw = np.asarray(run["ent_n"], dtype=float)
+        m, mx = np.asarray(run["ent_mean"]), np.asarray(run["ent_mean_exp"])
+        tot = nw.sum(0)
+        entropy = dict(windows=np.asarray(run["windows"]), n=tot, mean=(nw * m).sum(0) / tot, mean_se=_se(m),
+                       mean_exp=(nw * mx).sum(0) / tot, mean_exp_se=_se(mx),
+                       counts=np.asarray(run["ent_counts"]).sum(0), edges=np.asarray(run["ent_edges"]))
+    return Pooled(int(n), len(nk), mean, _se(means), cov, _se(covs), area, _se(areas), entropy)
+
+
+# ---------------------------------------------------------------------------------------------
+# storage: upper triangles in float32 (Sigma ~1e-7 .. 1e-17 keeps 7 digits)
+# ---------------------------------------------------------------------------------------------
+def _log16(x):
+    with np.errstate(divide="ignore"):
+        return np.log10(np.asarray(x, dtype=float)).astype(np.float16)
+
+
+def pack(pooled, prefix):
+    """The arrays to store for one scheme (keys start with ``prefix``): the upper triangles of
+    Sigma (with the diagonal) and of the area rate (without) as float32 (7 digits), their
+    standard errors as log10 in float16 (2% precision: enough for an error), the mean and its
+    error as float64, the entropy statistics if present."""
+    N = pooled.cov.shape[0]
+    iu, iu1 = np.triu_indices(N), np.triu_indices(N, 1)
+    out = {"n": np.asarray(pooled.n), "segments": np.asarray(pooled.segments),
+           "mean": pooled.mean, "mean_se": pooled.mean_se,
+           "sigma": pooled.cov[iu].astype(np.float32), "sigma_log10se": _log16(pooled.cov_se[iu]),
+           "area": pooled.area[iu1].astype(np.float32), "area_log10se": _log16(pooled.area_se[iu1])}
+    if pooled.entropy is not None:
+        out.update({f"ent_{k}": np.asarray(v) for k, v in pooled.entropy.items()})
+    return {f"{prefix}_{k}": v for k, v in out.items()}
+
+
+def unpack(arrays, prefix):
+    """Inverse of :func:`pack`: a :class:`Pooled` (float64 matrices) for one scheme."""
+    g = lambda k: np.asarray(arrays[f"{prefix}_{k}"])  # noqa: E731
+    N = len(g("mean"))
+    iu, iu1 = np.triu_indices(N), np.triu_indices(N, 1)
+
+    def sym(v, sign=1.0, diag=True):
+        A = np.zeros((N, N))
+        A[iu if diag else iu1] = v
+        return A + sign * np.triu(A, 1).T
+
+    entropy = None
+    if f"{prefix}_ent_n" in arrays:
+        entropy = {k: g(f"ent_{k}") for k in ("windows", "n", "mean", "mean_se", "mean_exp", "mean_exp_se",
+                                              "counts", "edges")}
+    return Pooled(int(g("n")), int(g("segments")), g("mean"), g("mean_se"),
+                  sym(g("sigma").astype(float)), sym(10.0 ** g("sigma_log10se").astype(float)),
+                  sym(g("area").astype(float), -1.0, False), sym(10.0 ** g("area_log10se").astype(float), 1.0, False),
+                  entropy)
+
+
+def load_results(folder=None):
+    """The stored stationary MNIST runs: ``(results, provenance)`` with results a dict
+    {"wr": Pooled, "wor": Pooled, ...} (schemes present in the file) and provenance the dict
+    of PROVENANCE.json. Checks that the files exist and that the npz has the recorded SHA-256;
+    otherwise says how to regenerate them."""
+    from .data import data_dir
+
+    folder = pathlib.Path(folder) if folder is not None else data_dir() / DATA_NAME
+    npz, prov = folder / FILE_NAME, folder / "PROVENANCE.json"
+    regen = f"regenerate with `python -m noneq.scripts.stationary_mnist --out {folder}`"
+    if not npz.exists() or not prov.exists():
+        raise FileNotFoundError(f"{npz} or {prov} is missing: {regen} (about 21 minutes on 2 CPU cores).")
+    meta = json.loads(prov.read_text())
+    if hashlib.sha256(npz.read_bytes()).hexdigest() != meta.get("sha256"):
+        raise ValueError(f"{npz} does not match the sha256 in {prov.name}: {regen}.")
+    with np.load(npz) as f:
+        arrays = {k: f[k] for k in f.files}
+    schemes = sorted({k.split("_", 1)[0] for k in arrays if k.endswith("_sigma")})
+    return {s: unpack(arrays, s) for s in schemes}, meta
+
+
+# ---------------------------------------------------------------------------------------------
+# analysis
+# ---------------------------------------------------------------------------------------------
+def compare(theory_matrix, pooled_matrix, se, antisymmetric=False, floor=0.0):
+    """All distinct elements of a symmetric (Sigma: N(N+1)/2) or antisymmetric (C: N(N-1)/2)
+    matrix, theory against simulation, as a :class:`noneq.nessplots.Comparison`: ``index``
+    (E, 2) 1-based, ``theory``, ``sim``, ``se`` (E,), the median relative error
+    |sim - theory| / |theory|, the R^2 of log10|sim| on log10|theory|, the fraction within 2
+    standard errors and the fraction with the same sign.
+
+    ``floor`` (scalar or (N, N)): elements with |theory| <= floor are left out, e.g. the
+    elements of C below :func:`circulation_floor`, whose theoretical value is rounding noise;
+    E is then less than the number of distinct elements.
+    """
+    T, S, E = (np.asarray(x, dtype=float) for x in (theory_matrix, pooled_matrix, se))
+    if T.ndim != 2 or T.shape[0] != T.shape[1] or S.shape != T.shape or E.shape != T.shape:
+        raise ValueError(f"theory, simulated and se must be square matrices of one shape, got "
+                         f"{T.shape}, {S.shape}, {E.shape}.")
+    a, b = np.triu_indices(T.shape[0], k=1 if antisymmetric else 0)
+    F = np.broadcast_to(np.asarray(floor, dtype=float), T.shape)
+    keep = np.abs(T[a, b]) > F[a, b]
+    if keep.sum() < 2:
+        raise ValueError("fewer than two elements above the floor.")
+    a, b = a[keep], b[keep]
+    t, s, e = T[a, b], S[a, b], E[a, b]
+    with np.errstate(divide="ignore"):
+        lt, ls = np.log10(np.abs(t)), np.log10(np.abs(s))
+    ok = np.isfinite(ls)
+    r2 = 1.0 - np.sum((ls[ok] - lt[ok]) ** 2) / np.sum((lt[ok] - lt[ok].mean()) ** 2)
+    return Comparison(np.stack([a + 1, b + 1], axis=1), t, s, e, float(np.median(np.abs(s - t) / np.abs(t))),
+                      float(r2), float(np.mean(np.abs(s - t) < 2 * e)), float(np.mean(np.sign(s) == np.sign(t))))
+
+
+def circulation_floor(H, Sigma, eta, factor=1000.0):
+    """The level below which an element of C = eta/2 (H Sigma - Sigma H) (Eq. 25) is rounding
+    noise: ``factor`` x machine epsilon x eta/2 (|H| |Sigma| + |Sigma| |H|), elementwise (N, N)
+    (|.| elementwise). Pass it as ``floor`` to :func:`compare`."""
+    H, Sigma = np.abs(np.asarray(H, dtype=float)), np.abs(np.asarray(Sigma, dtype=float))
+    return factor * np.finfo(float).eps * 0.5 * float(eta) * (H @ Sigma + Sigma @ H)
+
+
+def second_moment(pooled):
+    """Sigma = <dtheta dtheta^T> about the theory's centre (Eq. 20), from a :class:`Pooled`:
+    cov (n - 1)/n + mean mean^T (``mean`` is already the deviation from the centre). Unlike the
+    sample covariance it does not subtract the run's own mean, which for modes whose relaxation
+    time tau is not much shorter than the run (T) would bias the variance low by about
+    2 tau / T. (N, N)."""
+    n = pooled.n
+    return pooled.cov * (n - 1) / n + np.outer(pooled.mean, pooled.mean)
+
+
+def covariance_se(theory, n_samples, *, nodes_per_decade=3):
+    """The standard errors (N, N) that the second moment <dtheta dtheta^T> of :func:`second_moment`
+    must have after ``n_samples`` consecutive samples of the linear chain
+    dtheta -> F dtheta + noise, F = I - eta H (one SGD step for WR, one epoch with the epoch
+    Hessian for WOR), if the theory's Gaussian stationary state is right (Eq. 20-21).
+
+    Isserlis' theorem gives (Bartlett's formula, for T samples)
+
+        T Var(S_ab) = sum_{k in Z} [G_aa(k) G_bb(k) + G_ab(k) G_ba(k)],  G(k) = F^|k| Sigma
+                                                                           (transposed for k < 0).
+
+    In the eigenbasis of H (F^k = O diag(e^{-k x}) O^T, x = -ln(1 - eta h)) the lag sum of
+    e^{-|k| (x_a + x_b)} is coth((x_a + x_b)/2) = 2/(x_a + x_b) + (x_a + x_b)/6 + O(x^3), and
+    1/(x_a + x_b) = int_0^inf e^{-s x_a} e^{-s x_b} ds is done by the trapezoidal rule in ln s
+    (``nodes_per_decade``; exponentially accurate). Cost: one N^3 product per node (~30).
+    """
+    H, Sigma = np.asarray(theory.H, dtype=float), np.asarray(theory.Sigma, dtype=float)
+    T = float(n_samples)
+    if not (np.isfinite(T) and T >= 1):
+        raise ValueError(f"n_samples must be a number >= 1, got {n_samples!r}.")
+    h, O = np.linalg.eigh(H)
+    f = 1.0 - theory.eta * h
+    if np.any(f <= 0) or np.any(f >= 1):
+        raise ValueError("need 0 < 1 - eta h < 1 for every eigenvalue h of H (a stable, overdamped chain).")
+    x = -np.log(f)
+    Z = O.T @ Sigma
+    # trapezoidal rule for int_0^inf e^{-s (x_a + x_b)} ds = int exp(u - e^u (x_a + x_b)) du
+    lo, hi = np.log(1e-4 / (2 * x.max())), np.log(40.0 / (2 * x.min()))
+    du = np.log(10.0) / nodes_per_decade
+    S = np.zeros_like(Sigma)
+    for u in np.arange(lo, hi + du, du):
+        A = O @ (np.exp(-np.exp(u) * x)[:, None] * Z)
+        dA = np.diag(A)
+        S += 2.0 * du * np.exp(u) * (np.outer(dA, dA) + A * A.T)
+    A1 = O @ (x[:, None] * Z)          # the (x_a + x_b)/6 term
+    d0, d1 = np.diag(Sigma), np.diag(A1)
+    S += (np.outer(d1, d0) + np.outer(d0, d1) + A1 * Sigma.T + Sigma * A1.T) / 6.0
+    return np.sqrt(np.maximum(S, 0.0) / T)
+
+
+def binned_errors(comparison, edges=None):
+    """The agreement of a :class:`Comparison` binned by the magnitude log10|theory|.
+
+    Returns a dict of arrays, one entry per bin with elements: ``lo``, ``hi`` (bin edges in
+    log10|theory|), ``count``, ``median_rel_err`` (median |sim - theory| / |theory|),
+    ``median_rel_se`` (median se / |theory|, the statistical noise level) and ``frac_2se``
+    (fraction with |sim - theory| < 2 se). Default edges: whole decades."""
+    t, s, e = comparison.theory, comparison.sim, comparison.se
+    lt = np.log10(np.abs(t))
+    if edges is None:
+        edges = np.arange(np.floor(lt.min()), np.ceil(lt.max()) + 1)
+    edges = np.asarray(edges, dtype=float)
+    rows = {k: [] for k in ("lo", "hi", "count", "median_rel_err", "median_rel_se", "frac_2se")}
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (lt >= lo) & (lt < hi)
+        if not sel.any():
+            continue
+        rows["lo"].append(lo)
+        rows["hi"].append(hi)
+        rows["count"].append(int(sel.sum()))
+        rows["median_rel_err"].append(float(np.median(np.abs(s[sel] - t[sel]) / np.abs(t[sel]))))
+        rows["median_rel_se"].append(float(np.median(e[sel] / np.abs(t[sel]))))
+        rows["frac_2se"].append(float(np.mean(np.abs(s[sel] - t[sel]) < 2 * e[sel])))
+    return {k: np.asarray(v) for k, v in rows.items()}
+
+
+def scaled_sigma(theory, eta, m, M):
+    """The predicted stationary covariance at another learning rate ``eta`` and batch size ``m``,
+    obtained exactly from ``theory`` (computed at theory.eta, theory.m for ``M`` data points) by
+    the scaling of the diffusion matrix:
+
+    * WR (Eq. 14): D = eta^2 (n - 1) / (2 (M - 1)) [M V V^T - grad L grad L^T], and H does not
+      depend on eta or m, so Sigma (Eq. 21) scales as eta (n - 1);
+    * WOR, Eq. (B21): D-hat = eta^4 a2(m, M) n^4 B0 B0^T / 2 with B0 independent of eta and m,
+      and the epoch Hessian is n H, so Sigma-hat scales as eta^3 n^3 a2(m, M). (The centre
+      theta-hat_0 moves by O(eta n); its effect on D-hat is neglected.)
+
+    Returns Sigma (N, N), per step (WR) or per epoch (WOR).
+    """
+    from .noise import wor_moments
+
+    if not isinstance(theory, stationary.Theory):
+        raise ValueError("theory must be a noneq.stationary.Theory.")
+    try:
+        eta = float(eta)
+    except (TypeError, ValueError):
+        raise ValueError(f"eta (the learning rate) must be a number > 0, got {eta!r}.") from None
+    if not (np.isfinite(eta) and eta > 0):
+        raise ValueError(f"eta (the learning rate) must be a finite number > 0, got {eta!r}.")
+    if isinstance(M, bool) or int(M) != M or M < 2 or M % theory.m:
+        raise ValueError(f"M must be the reference theory's number of data points (a multiple of m={theory.m}), "
+                         f"got {M!r}.")
+    M = int(M)
+    if isinstance(m, bool) or int(m) != m or not 1 <= m <= M:
+        raise ValueError(f"m (the minibatch size) must be an integer in 1..M={M}, got {m!r}.")
+    m = int(m)
+    n0, n = M / theory.m, M / m
+    if theory.scheme == "wr":
+        if theory.m == M:
+            raise ValueError("the reference theory has m = M (no noise): nothing to scale.")
+        factor = (eta / theory.eta) * (n - 1) / (n0 - 1)
+    else:
+        if M % m:
+            raise ValueError(f"m={m} does not divide M={M}: the WOR epoch theory needs n = M/m integer.")
+        factor = (eta / theory.eta) ** 3 * (n / n0) ** 3 * wor_moments(m, M)["a2"] / wor_moments(theory.m, M)["a2"]
+    return factor * np.asarray(theory.Sigma)
+
+
+def plot_elements_density(ax, comparison, *, colors=None, label="", alpha=0.05, size=2.0, lim=None):
+    """Fig. 3B: |simulation| against |theory| for the distinct matrix elements of one
+    :class:`Comparison`, log-log, one point per element (small alpha: up to 120k points), split
+    by the sign of the theory value (``colors`` = (positive, negative)), and the line
+    simulation = theory. ``lim``: axis limits (both axes); default: the data's range.
+    Returns ax."""
+    colors = colors or (style.WOR, style.BOLTZMANN)
+    if len(colors) != 2:
+        raise ValueError(f"colors must be two colours (theory > 0, theory < 0), got {colors!r}.")
+    t, s = np.abs(comparison.theory), np.abs(comparison.sim)
+    for sign, color, word in ((-1, colors[1], "< 0"), (1, colors[0], "> 0")):
+        sel = np.sign(comparison.theory) == sign
+        ax.scatter(t[sel], s[sel], s=size, color=color, alpha=alpha, lw=0, rasterized=True)
+        ax.scatter([], [], s=12, color=color, label=f"{label} theory {word} ({sel.sum():,})")
+    good = s > 0
+    lim = lim if lim is not None else (min(t.min(), s[good].min()) / 3, max(t.max(), s.max()) * 3)
+    ax.plot(lim, lim, color=style.THEORY, lw=1, label="simulation = theory")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lim)
+    ax.set_ylim(lim)
+    return ax
+
+
+def plot_sigma_spectrum(theory_wr, theory_wor, eta=ETA, m=M_BATCH, M=60000, ax=None):
+    """The widget's figure: the eigenvalues of the predicted stationary covariance, largest
+    first, for WR and WOR SGD at learning rate ``eta`` and batch size ``m``, scaled exactly from
+    the reference theories (:func:`scaled_sigma`; WR Eq. 14 and 21, WOR Eq. B21 and 21), with the
+    reference spectra as thin lines. Returns (ax, dict) with the two spectra ("WR", "WOR"), the
+    ratio of the total variances tr Sigma_WR / tr Sigma_WOR ("trace_ratio") and the median over
+    the parameters of Sigma_WR,aa / Sigma_WOR,aa ("median_diag_ratio")."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.0))
+    out, diag = {}, {}
+    for th, color, label in ((theory_wr, style.WR, "WR"), (theory_wor, style.WOR, "WOR")):
+        ref = np.linalg.eigvalsh(np.asarray(th.Sigma))[::-1]
+        ax.plot(np.arange(1, len(ref) + 1), ref, color=color, lw=0.8, alpha=0.6, ls=":",
+                label=f"{label}, reference ($\\eta = {th.eta:g}$, $m = {th.m}$)")
+        S = scaled_sigma(th, eta, m, M)
+        w = np.linalg.eigvalsh(S)[::-1]
+        ax.plot(np.arange(1, len(w) + 1), w, color=color, lw=2.2,
+                label=f"{label}, $\\eta = {eta:.2g}$, $m = {m}$")
+        out[label], diag[label] = w, np.diag(S)
+    out["trace_ratio"] = float(out["WR"].sum() / out["WOR"].sum())
+    out["median_diag_ratio"] = float(np.median(diag["WR"] / diag["WOR"]))
+    ax.set_yscale("log")
+    ax.set_xlabel("rank of the eigenvalue of $\\Sigma$")
+    ax.set_ylabel("eigenvalue of $\\Sigma$")
+    ax.set_title(f"tr $\\Sigma_{{WR}}$ / tr $\\Sigma_{{WOR}}$ = {out['trace_ratio']:.2g}, "
+                 f"median $\\Sigma_{{WR,aa}} / \\Sigma_{{WOR,aa}}$ = {out['median_diag_ratio']:.2g}")
+    ax.legend(loc="lower left")
+    return ax, out
+
+
+def plot_exp_sigma(ax, entropy, colors=None):
+    """Fig. 4A (right): the density of exp(-sigma) over windows of l steps, one curve per l,
+    with <exp(-sigma)> and its standard error in the legend (IFT, Eq. 8: = 1). ``entropy`` the
+    dict of a :class:`Pooled`."""
+    from .nessplots import exp_sigma_density
+
+    colors = colors or [style.COLORS[k] for k in ("blue", "vermillion", "green")]
+    for k, l in enumerate(entropy["windows"]):
+        x, d = exp_sigma_density(entropy["counts"][k], entropy["edges"][k])
+        keep = d > 0
+        v, se = entropy["mean_exp"][k] - 1, entropy["mean_exp_se"][k]
+        ax.plot(x[keep], d[keep], ".", ms=4, color=colors[k % len(colors)],
+                label=rf"$\ell={l}$: $\langle e^{{-\sigma}}\rangle - 1 = ({v * 1e4:.1f} \pm {se * 1e4:.1f})"
+                      rf"\times 10^{{-4}}$")
+    ax.axvline(1.0, color=style.THEORY, lw=0.8, ls=":")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$e^{-\sigma}$")
+    ax.set_ylabel(r"$\mathcal{P}(e^{-\sigma})$")
+    return ax
+
+
+def plot_mean_sigma(ax, entropy, rate, color=None):
+    """Fig. 4C (top): the mean entropy production <sigma> against the window length l,
+    simulation (points, 2 standard errors) and Eq. (29), <sigma> = l x ``rate`` (line)."""
+    l = np.asarray(entropy["windows"], dtype=float)
+    grid = np.linspace(0, l.max() * 1.1, 50)
+    ax.plot(grid, rate * grid, color=style.THEORY, label=f"Eq. (29): $\\langle\\sigma\\rangle = {rate:.4g}\\,\\ell$")
+    ax.errorbar(l, entropy["mean"], yerr=2 * np.asarray(entropy["mean_se"]), fmt="o", color=color or style.SIM,
+                label="simulation (WR)")
+    ax.set_xlabel(r"window length $\ell$ (steps)")
+    ax.set_ylabel(r"$\langle\sigma\rangle$")
+    ax.set_xlim(0, l.max() * 1.1)
+    ax.set_ylim(0, None)
+    return ax
