@@ -428,9 +428,9 @@ def plot_fig1c(steps, curves, levels=None, ax=None, *, live=None, legend=True):
         ax.plot(steps[keep], mean, "o", ms=2.8, color=colors[s], label=f"{names[s]} simulation")
         ax.fill_between(steps[keep], np.maximum(mean - 2 * sem, 1e-12), mean + 2 * sem, color=colors[s],
                         alpha=0.25, lw=0)
-    for s, (st, mean, sem) in (live or {}).items():
+    for j, (s, (st, mean, sem)) in enumerate((live or {}).items()):
         st = np.asarray(st)
-        k = np.flatnonzero(st > 0)[::3]
+        k = np.flatnonzero(st > 0)[j::3]          # interleaved, so that both schemes stay visible
         ax.errorbar(st[k], np.asarray(mean)[k], yerr=2 * np.asarray(sem)[k], fmt="s", ms=6, mfc="none",
                     mew=1.2, color=style.THEORY if s == "wor" else style.SIM, elinewidth=0.8, zorder=5,
                     label=f"{names[s]} live run")

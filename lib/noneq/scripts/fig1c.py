@@ -36,17 +36,11 @@ Output in ``--out``: ``fig1c.npz`` (compressed arrays, see :class:`noneq.minibat
 """
 from __future__ import annotations
 
-import argparse
-import datetime
-import hashlib
-import json
-import os
-import pathlib
-import platform
-import sys
 import time
 
 import numpy as np
+
+from . import _common
 
 FULL = dict(runs=1000, n_steps=200_000, record_every=20, late_window=40_000, grid_points=140,
             stat_etas=(1e-7, 2e-7, 4e-7), burn_in=(4_000_000, 2_000_000, 1_000_000),
@@ -122,43 +116,13 @@ def run(params, seed, log=lambda s: print(s, flush=True)):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true", help="tiny run for the tests (seconds)")
-    parser.add_argument("--seed", type=int, default=0, help="root seed of all jax.random keys")
-    parser.add_argument("--out", default="data/fig1c", help="output folder")
-    args = parser.parse_args(argv)
-    params = dict(SMALL if args.small else FULL)
-    out_dir = pathlib.Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    import jax
-
-    import noneq
-
-    t0 = time.time()
-    arrays, times = run(params, args.seed)
-    target = out_dir / "fig1c.npz"
-    np.savez_compressed(target, **arrays)
-    times["total_s"] = round(time.time() - t0, 1)
-    command = "python -m noneq.scripts.fig1c" + (" --small" if args.small else "") + \
-        f" --seed {args.seed} --out {args.out}"
-    prov = {
-        "command": command,
-        "seed": args.seed,
-        "keys": "root = jax.random.key(seed); k_init, k_wr, k_wor, k_stat, k_starts = jax.random.split(root, 5); "
-                "run i: jax.random.split(k_wr or k_wor, runs)[i]; start: minibatch.paper_initial_point(k_init); "
-                "random starts: k_si, k_sn = jax.random.split(k_starts), start i from split(k_si, R)[i], noise "
-                "split(k_sn, R)[i]",
-        "parameters": dict(params, eta=ETA, m=M_BATCH, problem="regression", small=args.small),
-        "noneq_version": noneq.__version__,
-        "jax_version": jax.__version__,
-        "platform": f"{platform.platform()}, {os.cpu_count()} CPUs, {jax.default_backend()}",
-        "wall_time_s": times,
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "sha256": {target.name: hashlib.sha256(target.read_bytes()).hexdigest()},
-    }
-    (out_dir / "PROVENANCE.json").write_text(json.dumps(prov, indent=2) + "\n")
-    print(f"wrote {target} ({target.stat().st_size / 1e3:.0f} kB) in {times['total_s']} s", file=sys.stderr)
-    return 0
+    return _common.main(argv, name="fig1c", doc=__doc__, run=run, full=FULL, small=SMALL,
+                        keys="root = jax.random.key(seed); k_init, k_wr, k_wor, k_stat, k_starts = "
+                             "jax.random.split(root, 5); run i: jax.random.split(k_wr or k_wor, runs)[i]; start: "
+                             "minibatch.paper_initial_point(k_init); random starts: k_si, k_sn = "
+                             "jax.random.split(k_starts), start i from split(k_si, R)[i], noise split(k_sn, R)[i]",
+                        parameters=lambda params, small: dict(params, eta=ETA, m=M_BATCH, problem="regression",
+                                                              small=small))
 
 
 if __name__ == "__main__":
