@@ -14,6 +14,9 @@ noise      minibatch noise: D (WR, Eq. 14), the WOR effective loss (Eq. 16) and 
 ness       the stationary state near a minimum: Sigma, C, currents, area, entropy (Sec. 3.3, App. C-D)
 stationary the stationary-state theory of one scheme (WR per step, WOR per epoch)
 sim        the simulations: WR/WOR SGD, earthquake, SGLD, SGWORLD; trajectories, ensembles, streaming statistics
+
+Chapter modules (import them explicitly): fokker_planck, minibatch, nessplots, mnist, quake,
+bayes, plots; self-checks in noneq.checks; data scripts in noneq.scripts; speed in noneq.bench.
 """
 import jax
 
