@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import ness, sim, stationary, style
+from . import ness, noise, sim, stationary, style
 from .nessplots import Comparison
 
 __all__ = [
@@ -80,16 +80,7 @@ FILE_NAME = "stationary_mnist.npz"
 @partial(jax.jit, static_argnames=("chunk",))
 def _activity(problem, theta, chunk):
     M, N = problem.M, problem.N
-    K = -(-M // chunk)
-    pad = K * chunk - M
-
-    def split(d):
-        if pad:
-            d = jnp.concatenate([d, jnp.broadcast_to(d[:1], (pad,) + d.shape[1:])])
-        return d.reshape((K, chunk) + d.shape[1:])
-
-    data = tuple(split(d) for d in problem.data)
-    mask = (jnp.arange(K * chunk) < M).reshape(K, chunk)
+    data, mask = noise.chunked_data(problem, chunk)
     g = jax.grad(problem.per_sample_loss)
 
     def body(acc, xs):

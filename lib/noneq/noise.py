@@ -164,15 +164,14 @@ def _check_chunk(chunk_size):
     return int(chunk_size)
 
 
-@partial(jax.jit, static_argnames=("row_fn", "chunk"))
-def _gram(problem, theta, aux, row_fn, chunk):
-    """sum_i r_i r_i^T over the M data points, r_i = row_fn(problem, theta, aux, z_i) of shape (N,).
+def chunked_data(problem, chunk):
+    """The data of ``problem`` cut into K = ceil(M / chunk) chunks for a ``lax.scan`` over them.
 
-    The data are split into ceil(M / chunk) chunks (the last one padded and masked), each chunk's
-    rows computed with vmap and accumulated with lax.scan: memory O(chunk N + N^2).
+    Returns ``(data, mask)``: ``data`` a tuple of arrays of shape (K, chunk, ...) (the last chunk
+    padded with copies of the first point) and ``mask`` a bool array (K, chunk), False on padding.
     """
-    M, N = problem.M, problem.N
-    chunk = min(chunk, M)
+    M = problem.M
+    chunk = min(int(chunk), M)
     K = -(-M // chunk)
     pad = K * chunk - M
 
@@ -181,8 +180,19 @@ def _gram(problem, theta, aux, row_fn, chunk):
             d = jnp.concatenate([d, jnp.broadcast_to(d[:1], (pad,) + d.shape[1:])])
         return d.reshape((K, chunk) + d.shape[1:])
 
-    data = tuple(split(d) for d in problem.data)
-    mask = (jnp.arange(K * chunk) < M).reshape(K, chunk).astype(theta.dtype)
+    return tuple(split(d) for d in problem.data), (jnp.arange(K * chunk) < M).reshape(K, chunk)
+
+
+@partial(jax.jit, static_argnames=("row_fn", "chunk"))
+def _gram(problem, theta, aux, row_fn, chunk):
+    """sum_i r_i r_i^T over the M data points, r_i = row_fn(problem, theta, aux, z_i) of shape (N,).
+
+    The data are split into ceil(M / chunk) chunks (the last one padded and masked), each chunk's
+    rows computed with vmap and accumulated with lax.scan: memory O(chunk N + N^2).
+    """
+    N = problem.N
+    data, mask = chunked_data(problem, chunk)
+    mask = mask.astype(theta.dtype)
 
     def body(acc, xs):
         zs, w = xs

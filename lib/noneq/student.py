@@ -4,7 +4,8 @@ The chapters are the solution source (INRIA MOOC style). For the student edition
 ``{solution-start}`` ... ``{solution-end}`` block is removed; each code cell inside it that
 contains a ``# solution`` marker line becomes a stub: the lines before the marker are kept (a
 function signature, say) and the marker and everything after it become
-``raise NotImplementedError("Exercise <label>: ...")`` at the marker's indentation. Code cells in a
+``raise NotImplementedError("Exercise <label>: ...")`` (the student stub) at the marker's
+indentation. Code cells in a
 solution without a marker and all solution text are dropped. The self-check cells that follow
 the exercises stay, so a student runs them after filling in the stub.
 
@@ -38,7 +39,7 @@ def make_stub(code: str, label: str) -> str:
             indent = line[: len(line) - len(line.lstrip())]
             stub = lines[:k] + [
                 f"{indent}# Your code here: replace the next line.",
-                f'{indent}raise NotImplementedError("Exercise {label}: write your solution here")',
+                f'{indent}raise NotImplementedError("Exercise {label}: write your solution here")',  # student stub
             ]
             return "\n".join(stub)
     raise ValueError(f"solution cell of exercise {label!r} has no '{MARKER}' marker line.")
