@@ -291,3 +291,20 @@ def test_check_eq18_ratio(reg):
 def test_provenance_is_json(small_run):
     prov = json.loads((small_run / "PROVENANCE.json").read_text())
     assert prov["sizes"]["wor"]["units"].startswith("epochs")
+
+
+def test_theory_refuses_entropy_rate_for_singular_D():
+    """Eq. (29) needs D^-1: a D singular to working precision gives nan and a warning, not a number
+    set by rounding (the MNIST corner-pixel weights)."""
+    import numpy as np
+    import pytest
+
+    from noneq import problems, stationary
+
+    p = problems.from_model("two-point line", lambda x, th: th[0] * x + th[1], np.array([1.0, 2.0]),
+                            np.array([0.5, 1.0]), 2, scale=1.0, lam=0.1)
+    # with M = 2 and m = 1 the per-sample gradients span one direction at most near theta_0: D is rank 1
+    with pytest.warns(RuntimeWarning, match="singular to working precision"):
+        th = stationary.theory(p, "wr", 1e-3, 1)
+    assert np.isnan(th.entropy_rate)
+    assert np.all(np.isfinite(th.Sigma))

@@ -10,6 +10,7 @@ One call gives every theoretical quantity a chapter compares with simulation (Se
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -26,7 +27,8 @@ class Theory(NamedTuple):
     scheme : "wr" or "wor"; eta, m : the hyperparameters; unit : "step" or "epoch";
     theta0 : (N,) centre; H : (N, N) Hessian of the (effective) loss at the centre;
     D : (N, N) diffusion matrix per time unit; Sigma : (N, N) stationary covariance (Eq. 21);
-    C : (N, N) circulation matrix (Eq. 25); entropy_rate : <sigma>/l of Eq. (29) per time unit.
+    C : (N, N) circulation matrix (Eq. 25); entropy_rate : <sigma>/l of Eq. (29) per time unit,
+    or nan (with a warning) when D is singular to working precision, where Eq. (29) diverges.
     """
 
     scheme: str
@@ -77,5 +79,13 @@ def theory(problem, scheme, eta, m, *, theta0=None, wor_method="full"):
     H = 0.5 * (H + H.T)
     Sigma = np.asarray(ness.covariance(H, D, eta))
     C = np.asarray(ness.circulation(H, Sigma, eta))
-    rate = float(ness.mean_entropy_rate(C, D, Sigma))
+    d = np.linalg.eigvalsh(D)
+    if d[0] <= D.shape[0] * np.finfo(float).eps * d[-1]:
+        warnings.warn(
+            f"D is singular to working precision (smallest/largest eigenvalue {d[0] / d[-1]:.1e}): the "
+            "entropy production rate of Eq. (29) needs D^-1 and is returned as nan. Restrict the theory "
+            "to the parameters the data can move (Sec. 3.1).", RuntimeWarning, stacklevel=2)
+        rate = float("nan")
+    else:
+        rate = float(ness.mean_entropy_rate(C, D, Sigma))
     return Theory(scheme, eta, m, unit, np.asarray(jnp.asarray(centre)), H, D, Sigma, C, rate)
