@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .ness import _eta
+
 __all__ = [
     "check_eta_m",
     "delta_loss_wor",
@@ -47,12 +49,7 @@ def check_eta_m(problem, eta, m, *, wor=False):
     ``eta`` must be a finite number > 0; ``m`` an integer in 1..M. For WOR minibatching
     (``wor=True``) the epoch theory of App. B needs n = M/m to be an integer, so m must divide M.
     """
-    try:
-        eta_f = float(eta)
-    except (TypeError, ValueError):
-        raise ValueError(f"eta (the learning rate) must be a number > 0, got {eta!r}.") from None
-    if not (eta_f > 0 and np.isfinite(eta_f)):
-        raise ValueError(f"eta (the learning rate) must be a finite number > 0, got {eta!r}.")
+    eta_f = float(_eta(eta))
     if isinstance(m, bool) or int(m) != m:
         raise ValueError(f"m (the minibatch size) must be an integer in 1..M={problem.M}, got {m!r}.")
     m = int(m)
