@@ -97,6 +97,56 @@ def test_wr_sampler_inclusion_probabilities(M, m, n):
         assert np.abs((P2 - p2) / np.sqrt(p2 * (1 - p2) / n)).max() < 5.5
 
 
+def test_mixed_radix_digits_exact_at_multiples():
+    # the float64 digit extraction against integer arithmetic, at exact multiples of the place
+    # values and one below them (where a plain floor(u/d) in XLA goes wrong), for M = 200
+    moduli = list(range(191, 201))
+    group, div, prods = sim._digit_plan(moduli)
+    assert max(prods) <= 1 << 24 and len(prods) == 4
+    rng = np.random.default_rng(0)
+    cols = []
+    for g, P in enumerate(prods):
+        places = [d for d, gg in zip(div, group) if gg == g] + [P]
+        edges = np.array([k * d + e for d in places for k in rng.integers(0, P // d + 1, 200)
+                          for e in (-1, 0, 1)])
+        edges = edges[(edges >= 0) & (edges < P)]
+        cols.append(np.concatenate([edges, rng.integers(0, P, 4000), [0, P - 1]])[:3000])
+    u = np.stack(cols, axis=1).astype(np.uint64)
+    got = np.asarray(sim._mixed_radix_digits(jnp.asarray(u), moduli))
+    want = (u[:, group].astype(np.int64) // np.array(div)) % np.array(moduli)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_permutation_redraw_on_ties_is_uniform():
+    # keep 6 random bits: about 15% of rows of 5 tie and are redrawn; the result must still be
+    # a uniform permutation (chi-square over the 120 orders, 20000 rows)
+    keys = jax.random.split(KEY, 20_000)
+    p = np.asarray(jax.jit(lambda k: sim._permutations(k, 5, random_bits=6))(keys))
+    assert np.all(np.sort(p, axis=1) == np.arange(5))
+    # the first try by hand: rows without ties keep it, the others (~15%) were redrawn
+    def attempt(t):
+        r = jax.vmap(lambda k: jax.random.bits(jax.random.fold_in(k, t), (5,), jnp.uint32))(keys)
+        return np.asarray(r) >> np.uint32(26)
+    r = attempt(0)
+    tied = np.array([len(set(row)) < 5 for row in r])
+    assert 0.1 < tied.mean() < 0.2
+    np.testing.assert_array_equal(p[~tied], np.argsort(r[~tied], axis=1, kind="stable"))
+    # a tied row takes the first attempt t = 1, 2, ... (from fold_in(key, t)) without a tie
+    want, todo = p.copy(), tied.copy()
+    for t in range(1, 20):
+        r = attempt(t)
+        ok = todo & np.array([len(set(row)) == 5 for row in r])
+        want[ok] = np.argsort(r[ok], axis=1, kind="stable")
+        todo &= ~ok
+    assert not todo.any()
+    np.testing.assert_array_equal(p, want)
+    codes = (p * 5 ** np.arange(5)).sum(axis=1)
+    counts = np.unique(codes, return_counts=True)[1]
+    assert len(counts) == 120
+    chi2 = np.sum((counts - 20_000 / 120) ** 2 / (20_000 / 120))
+    assert chi2 < 180, chi2  # 119 degrees of freedom: P(chi2 > 180) ~ 2e-4
+
+
 def test_wr_sampler_is_what_sgd_uses(reg):
     prob, th0 = reg
     eta, m = 1e-6, 10

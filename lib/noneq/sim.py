@@ -216,14 +216,9 @@ def _fold(keys, data):
     return jax.vmap(jax.random.fold_in)(keys, data)
 
 
-def _uniform_digits(keys, moduli):
-    """(B,) keys -> (B, len(moduli)) int32 with column k uniform in 0..moduli[k]-1, independent.
-
-    Consecutive moduli are grouped while their product P stays <= 2^24; one 64-bit random word
-    per group gives u = floor(x P / 2^64), uniform on 0..P-1 to within P 2^-64 <= 2^-40, whose
-    mixed-radix digits are the draws (three indices per word for M = 200).
-    """
-    moduli = [int(q) for q in moduli]
+def _digit_plan(moduli):
+    """Group consecutive moduli while their product P stays <= 2^24: returns (group of each
+    modulus, its place value within the group, the product P of each group)."""
     group, div, prods, P = [], [], [], 1
     for q in moduli:
         if P * q > 1 << 24 and P > 1:
@@ -233,40 +228,77 @@ def _uniform_digits(keys, moduli):
         div.append(P)
         P *= q
     prods.append(P)
+    return group, div, prods
+
+
+def _mixed_radix_digits(u, moduli):
+    """(B, groups) integers u (any numeric dtype, u < P of their group) -> (B, len(moduli))
+    int32 mixed-radix digits (u // place) % q, as laid out by :func:`_digit_plan`.
+
+    Computed in float64 (XLA's int64 division on CPU is scalar and was the cost): for
+    integers a < 2^24 and d <= 2^24, (a + 1/2)/d lies at least 2^-25 from an integer, far
+    more than the error of XLA's x * (1/d) (a few 2^-53 relative, < 2^-28 absolute), so
+    floor((a + 1/2)/d) = a // d exactly. (Plain floor(a/d) is not: at exact multiples XLA's
+    reciprocal can land just below the integer.)
+    """
+    moduli = [int(q) for q in moduli]
+    group, div, _ = _digit_plan(moduli)
+    a = jnp.floor((u.astype(jnp.float64)[:, np.array(group)] + 0.5) / np.array(div, dtype=np.float64))
+    q = np.array(moduli, dtype=np.float64)
+    return (a - q * jnp.floor((a + 0.5) / q)).astype(jnp.int32)
+
+
+def _uniform_digits(keys, moduli):
+    """(B,) keys -> (B, len(moduli)) int32 with column k uniform in 0..moduli[k]-1, independent.
+
+    Consecutive moduli are grouped while their product P stays <= 2^24; one 64-bit random word
+    per group gives u = floor(x P / 2^64), uniform on 0..P-1 to within P 2^-64 <= 2^-40, whose
+    mixed-radix digits are the draws (three indices per word for M = 200).
+    """
+    moduli = [int(q) for q in moduli]
+    prods = _digit_plan(moduli)[2]
     words = jax.vmap(lambda k: jax.random.bits(k, (len(prods),), jnp.uint64))(keys)
-    u = _below(words, np.array(prods, dtype=np.uint64)).astype(jnp.int64)
-    digits = (u[:, np.array(group)] // np.array(div, dtype=np.int64)) % np.array(moduli, dtype=np.int64)
-    return digits.astype(jnp.int32)
+    return _mixed_radix_digits(_below(words, np.array(prods, dtype=np.uint64)), moduli)
 
 
-def _permutations(keys, M):
+def _permutations(keys, M, random_bits=None):
     """(B,) keys -> (B, M) int32, one uniformly random permutation of 0..M-1 per key.
 
     Sorts words (random high bits | index in the low bits): 32-bit words when M is small
     enough that the random parts of a row tie with probability < 1%, else 64-bit. A row whose
     random parts tie is redrawn (try t draws from ``fold_in(key, t)``; rejection: given no ties,
-    every order is equally likely, so the permutation is exactly uniform).
+    every order is equally likely, so the permutation is exactly uniform). ``random_bits``
+    (tests only) keeps just that many random high bits, to make ties frequent.
     """
     b = max(1, (M - 1).bit_length())
     dtype = jnp.uint32 if M * M < 0.01 * 2.0 ** (33 - b) else jnp.uint64
     low = np.array((1 << b) - 1, dtype=dtype)
+    width = 8 * np.dtype(dtype).itemsize
+    keep = ~low if random_bits is None else np.array(((1 << random_bits) - 1) << (width - random_bits), dtype=dtype)
     iota = jnp.arange(M, dtype=dtype)
 
     def one(k):
-        r = jax.random.bits(k, (M,), dtype)
+        r = jax.random.bits(k, (M,), dtype) & keep
         s = jnp.sort((r & ~low) | iota)
         return (s & low).astype(jnp.int32), jnp.any((s[1:] & ~low) == (s[:-1] & ~low))
 
-    tries = jnp.zeros(keys.shape[0], jnp.uint32)
+    B = keys.shape[0]
+    tries = jnp.zeros(B, jnp.uint32)
     perm, tie = jax.vmap(one)(_fold(keys, tries))
+    # Redraw only the tied rows, up to T at a time (a few per thousand rows tie): sorting the
+    # whole batch again would double the cost, as almost every large batch has some tie.
+    T = min(B, max(8, B // 64))
 
     def redraw(state):
         perm, tie, tries = state
-        tries = tries + tie
-        new, new_tie = jax.vmap(one)(_fold(keys, tries))
-        return jnp.where(tie[:, None], new, perm), tie & new_tie, tries
+        rows = jnp.nonzero(tie, size=T, fill_value=B)[0]
+        safe = jnp.minimum(rows, B - 1)
+        t = tries[safe] + 1
+        new, new_tie = jax.vmap(one)(_fold(keys[safe], t))
+        return (perm.at[rows].set(new, mode="drop"), tie.at[rows].set(new_tie, mode="drop"),
+                tries.at[rows].set(t, mode="drop"))
 
-    return jax.lax.while_loop(lambda s: jnp.any(s[1]), redraw, (perm, tie, tries))[0]
+    return jax.lax.while_loop(lambda st: jnp.any(st[1]), redraw, (perm, tie, tries))[0]
 
 
 def _wr_indices(keys, M, m):
@@ -426,6 +458,8 @@ def _random_inputs(problem, algo, key, s, pregather=True):
 def _scan_records(problem, algo, theta, xs, bound, *, k, mode, runs):
     """Scan R records of k samples over time-major inputs ``xs`` = (rand, active), leaves of
     shape (R, k, ...) (with a runs axis after (R, k) when ``runs``, theta then (runs, N)).
+    ``active`` (R, k) bool masks the samples past the end of the run, or is None when every
+    sample runs (the masking select costs about 7% of a regression step).
 
     Returns theta at the end, the observable after every k samples (theta, or the loss L + R
     of Eq. 10) and ok: theta finite and within ``bound`` at each record.
@@ -437,7 +471,8 @@ def _scan_records(problem, algo, theta, xs, bound, *, k, mode, runs):
 
     def one(th, x):
         r, active = x
-        return jnp.where(active, step(problem, algo, th, r), th), None
+        new = step(problem, algo, th, r)
+        return (new if active is None else jnp.where(active, new, th)), None
 
     def record(th, x):
         if k == 1:
@@ -449,27 +484,28 @@ def _scan_records(problem, algo, theta, xs, bound, *, k, mode, runs):
     return jax.lax.scan(record, theta, xs, unroll=UNROLL if k == 1 else 1)
 
 
-def _chunk_impl(problem, algo, theta, key, s0, n_total, bound, *, R, k, mode):
-    """Run samples s0 .. s0 + R k - 1 of one run (those >= n_total leave theta unchanged).
-    Returns (theta_end, observables (R, ...), ok (R,)), see :func:`_scan_records`."""
+def _chunk_impl(problem, algo, theta, key, s0, n_total, bound, *, R, k, mode, masked=True):
+    """Run samples s0 .. s0 + R k - 1 of one run (those >= n_total leave theta unchanged;
+    ``masked=False`` when the chunk ends at or before n_total). Returns (theta_end,
+    observables (R, ...), ok (R,)), see :func:`_scan_records`."""
     s = s0 + jnp.arange(R * k, dtype=jnp.int32)
     xs = jax.tree_util.tree_map(lambda a: a.reshape((R, k) + a.shape[1:]),
-                                (_random_inputs(problem, algo, key, s), s < n_total))
+                                (_random_inputs(problem, algo, key, s), s < n_total if masked else None))
     theta, (obs, ok) = _scan_records(problem, algo, theta, xs, bound, k=k, mode=mode, runs=False)
     return theta, obs, ok
 
 
-_STATIC = ("R", "k", "mode")
+_STATIC = ("R", "k", "mode", "masked")
 _chunk = jax.jit(_chunk_impl, static_argnames=_STATIC)
 
 
 @partial(jax.jit, static_argnames=_STATIC)
-def _ensemble_chunk(problem, algo, thetas, keys, s0, n_total, bound, *, R, k, mode):
+def _ensemble_chunk(problem, algo, thetas, keys, s0, n_total, bound, *, R, k, mode, masked=True):
     """:func:`_chunk_impl` for (runs,) keys and (runs, N) thetas; outputs (runs, R, ...)."""
     s = s0 + jnp.arange(R * k, dtype=jnp.int32)
     rand = jax.vmap(lambda ky: _random_inputs(problem, algo, ky, s, False))(keys)  # (runs, S, ...)
     rand = jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, 1).reshape((R, k) + a.shape[:1] + a.shape[2:]), rand)
-    active = (s < n_total).reshape(R, k)
+    active = (s < n_total).reshape(R, k) if masked else None
     thetas, (obs, ok) = _scan_records(problem, algo, thetas, (rand, active), bound, k=k, mode=mode, runs=True)
     return thetas, jnp.moveaxis(obs, 0, 1), jnp.moveaxis(ok, 0, 1)
 
@@ -623,7 +659,8 @@ def trajectory(problem, algo, theta0, n_steps, key, *, record_every=None, bound=
     out = [np.asarray(theta)[None]]
     for c in range(-(-n_rec // R)):
         s0 = c * R * k
-        theta, obs, ok = _chunk(problem, algo, theta, key, s0, n, bound, R=R, k=k, mode="theta")
+        theta, obs, ok = _chunk(problem, algo, theta, key, s0, n, bound, R=R, k=k, mode="theta",
+                                masked=s0 + R * k > n)
         valid = min(R, n_rec - c * R)
         bad = _first_bad(ok, valid)
         if bad >= 0:
@@ -684,7 +721,8 @@ def ensemble_loss(problem, algo, theta0, n_steps, keys, *, record_every=None, lo
     out = [np.asarray(jax.vmap(problem.loss)(theta0))[:, None]]
     for c in range(-(-n_rec // R)):
         s0 = c * R * k
-        thetas, obs, ok = _ensemble_chunk(problem, algo, thetas, keys, s0, n, bound, R=R, k=k, mode="loss")
+        thetas, obs, ok = _ensemble_chunk(problem, algo, thetas, keys, s0, n, bound, R=R, k=k, mode="loss",
+                                          masked=s0 + R * k > n)
         valid = min(R, n_rec - c * R)
         ok = np.asarray(ok[:, :valid])
         if not ok.all():
@@ -789,9 +827,11 @@ def _stats_kernel(theta_prev, thetas, s0, burn_in, n_total, theta_ref, W, edges,
 _stats_kernel_jit = jax.jit(_stats_kernel, static_argnames=("windows",))
 
 
-@partial(jax.jit, static_argnames=("S", "windows"))
-def _stats_chunk(problem, algo, theta, key, s0, n_total, bound, burn_in, theta_ref, W, edges, *, S, windows):
-    theta_end, thetas, ok = _chunk_impl(problem, algo, theta, key, s0, n_total, bound, R=S, k=1, mode="theta")
+@partial(jax.jit, static_argnames=("S", "windows", "masked"))
+def _stats_chunk(problem, algo, theta, key, s0, n_total, bound, burn_in, theta_ref, W, edges, *, S, windows,
+                 masked=True):
+    theta_end, thetas, ok = _chunk_impl(problem, algo, theta, key, s0, n_total, bound, R=S, k=1, mode="theta",
+                                        masked=masked)
     stats = _stats_kernel(theta, thetas, s0, burn_in, n_total, theta_ref, W, edges, windows)
     return theta_end, stats, ok
 
@@ -964,7 +1004,7 @@ def stationary(problem, algo, theta0, n_steps, key, *, theta_ref=None, burn_in=0
     for c in range(-(-n // S)):
         s0 = c * S
         theta_next, st, ok = _stats_chunk(problem, algo, theta, key, s0, n, bound, burn, theta_ref, W, edges,
-                                          S=S, windows=windows)
+                                          S=S, windows=windows, masked=s0 + S > n)
         valid = min(S, n - s0)
         bad = _first_bad(ok, valid)
         if bad >= 0:
