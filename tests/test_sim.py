@@ -210,16 +210,19 @@ def test_same_key_same_trajectory_whatever_the_recording(reg):
     assert not np.array_equal(e.theta_final, e.theta[-1])
 
 
-def test_ensemble_runs_equal_single_trajectories(reg):
+@pytest.mark.parametrize("kind", ["wr", "wor", "sgld", "sgworld"])
+def test_ensemble_runs_equal_single_trajectories(reg, kind):
     prob, th0 = reg
-    algo = sim.wr(prob, 1e-6, 10)
+    algo = getattr(sim, kind)(prob, 1e-6, 10)
     keys = jax.random.split(KEY, 5)
     starts = th0 + 1e-3 * np.arange(5)[:, None]
     L0 = float(prob.loss(th0))
-    ens = sim.ensemble_loss(prob, algo, starts, 30, keys, record_every=10, loss_ref=L0)
-    assert ens.loss.shape == (5, 4) and ens.theta_final.shape == (5, 7) and list(ens.steps) == [0, 10, 20, 30]
+    k = 10 if kind in ("wr", "sgld") else 20
+    ens = sim.ensemble_loss(prob, algo, starts, 3 * k, keys, record_every=k, loss_ref=L0)
+    assert ens.loss.shape == (5, 4) and ens.theta_final.shape == (5, 7)
+    assert list(ens.steps) == [0, k, 2 * k, 3 * k]
     for i in (0, 3):
-        tr = sim.trajectory(prob, algo, starts[i], 30, keys[i], record_every=10)
+        tr = sim.trajectory(prob, algo, starts[i], 3 * k, keys[i], record_every=k)
         want = np.array([float(prob.loss(t)) for t in tr.theta]) / L0 - 1
         np.testing.assert_allclose(ens.loss[i], want, rtol=1e-10, atol=1e-13)
         np.testing.assert_allclose(ens.theta_final[i], tr.theta_final, rtol=1e-13, atol=1e-15)

@@ -59,6 +59,7 @@ __all__ = [
     "wr_batches",
     "wor_epoch",
     "sgworld_correction",
+    "use_cpu_cores",
     "trajectory",
     "ensemble_loss",
     "stationary",
@@ -373,18 +374,33 @@ def wor_epoch(key, M, m, epoch=0):
 def _draw(algo, N, key, s):
     """The random inputs of samples ``s`` (S,) of the run with ``key``, drawn in bulk: a pytree
     with leading axis S. With (k_batch, k_noise) = split(key), sample s takes its minibatch(es)
-    from fold_in(k_batch, s) and its Gaussian noise from fold_in(k_noise, s)."""
+    from fold_in(k_batch, s) and its Gaussian noise from fold_in(k_noise, s).
+
+    ``key`` may also be a (runs,) array of keys: then every leaf has leading axes (runs, S),
+    and the samplers see all runs x S sample keys as one flat batch (which keeps the rare WOR
+    tie redraws to the tied rows, see :func:`_permutations`)."""
     M, m = algo.M, algo.m
-    k_batch, k_noise = jax.random.split(key)
+    lead = key.shape + s.shape
+    split = jax.random.split if key.ndim == 0 else jax.vmap(jax.random.split)
+    k_batch, k_noise = jnp.moveaxis(split(key), -1, 0)
+
+    def flat_keys(k):
+        if k.ndim == 0:
+            return _sample_keys(k, s)
+        return jax.vmap(_sample_keys, (0, None))(k, s).reshape(-1)
+
+    def unflat(a):
+        return a.reshape(lead + a.shape[1:])
+
     if algo.kind == "earthquake":
         idx = None
     elif algo.kind in EPOCH_KINDS:
-        idx = _epoch_batches(_sample_keys(k_batch, s), M, m)
+        idx = unflat(_epoch_batches(flat_keys(k_batch), M, m))
     else:
-        idx = _wr_indices(_sample_keys(k_batch, s), M, m)
+        idx = unflat(_wr_indices(flat_keys(k_batch), M, m))
     if algo.kind in ("wr", "wor"):
         return idx
-    z = jax.vmap(lambda k: jax.random.normal(k, (N,), jnp.float64))(_sample_keys(k_noise, s))
+    z = unflat(jax.vmap(lambda k: jax.random.normal(k, (N,), jnp.float64))(flat_keys(k_noise)))
     return z if idx is None else (idx, z)
 
 
@@ -479,9 +495,14 @@ def _scan_records(problem, algo, theta, xs, bound, *, k, mode, runs):
             th = one(th, jax.tree_util.tree_map(lambda a: a[0], x))[0]
         else:
             th = jax.lax.scan(one, th, x, unroll=min(UNROLL, k))[0]
+        if mode == "theta":  # checked after the scan, all records at once (cheaper per record)
+            return th, th
         return th, (observe(th), ok(th, bound))
 
-    return jax.lax.scan(record, theta, xs, unroll=UNROLL if k == 1 else 1)
+    theta, out = jax.lax.scan(record, theta, xs, unroll=UNROLL if k == 1 else 1)
+    if mode == "theta":
+        out = (out, jax.vmap(ok, in_axes=(0, None))(out, bound))
+    return theta, out
 
 
 def _chunk_impl(problem, algo, theta, key, s0, n_total, bound, *, R, k, mode, masked=True):
@@ -503,7 +524,7 @@ _chunk = jax.jit(_chunk_impl, static_argnames=_STATIC)
 def _ensemble_chunk(problem, algo, thetas, keys, s0, n_total, bound, *, R, k, mode, masked=True):
     """:func:`_chunk_impl` for (runs,) keys and (runs, N) thetas; outputs (runs, R, ...)."""
     s = s0 + jnp.arange(R * k, dtype=jnp.int32)
-    rand = jax.vmap(lambda ky: _random_inputs(problem, algo, ky, s, False))(keys)  # (runs, S, ...)
+    rand = _random_inputs(problem, algo, keys, s, False)  # (runs, S, ...)
     rand = jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, 1).reshape((R, k) + a.shape[:1] + a.shape[2:]), rand)
     active = (s < n_total).reshape(R, k) if masked else None
     thetas, (obs, ok) = _scan_records(problem, algo, thetas, (rand, active), bound, k=k, mode=mode, runs=True)
@@ -670,6 +691,29 @@ def trajectory(problem, algo, theta0, n_steps, key, *, record_every=None, bound=
     thetas = np.concatenate(out)[: n // k + 1]
     steps = np.arange(n // k + 1) * k * algo.epoch_steps
     return Trajectory(steps, thetas, np.asarray(theta))
+
+
+def use_cpu_cores(n=None):
+    """Expose ``n`` CPU cores (default: all this process may use) as separate JAX devices, so
+    that :func:`ensemble_loss` spreads its runs over them. Call it before any JAX computation
+    (the scripts in :mod:`noneq.scripts` and ``python -m noneq.bench`` do). Returns the devices.
+
+    A single trajectory is sequential and stays on one core; an ensemble of 1000 regression
+    runs gains about 1.6x on 2 cores. Results are identical with and without it.
+    """
+    import os
+
+    if n is None:
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = _check_int("n", n, 1, "a number of cores")
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError as err:
+        if jax.default_backend() == "cpu" and len(jax.devices()) == n:
+            return jax.devices()
+        raise RuntimeError("use_cpu_cores must run before any JAX computation in this process "
+                           f"(JAX has already started with {len(jax.devices())} device(s)).") from err
+    return jax.devices()
 
 
 def _shard_runs(*arrays):

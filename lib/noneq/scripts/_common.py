@@ -27,7 +27,8 @@ def provenance(*, command, seed, keys, parameters, wall_time_s, target):
         "parameters": parameters,
         "noneq_version": noneq.__version__,
         "jax_version": jax.__version__,
-        "platform": f"{platform.platform()}, {os.cpu_count()} CPUs, {jax.default_backend()}",
+        "platform": f"{platform.platform()}, {os.cpu_count()} CPUs, {jax.default_backend()} "
+                    f"x {len(jax.devices())} device(s)",
         "wall_time_s": wall_time_s,
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sha256": {target.name: hashlib.sha256(target.read_bytes()).hexdigest()},
@@ -49,6 +50,12 @@ def main(argv, *, name, doc, run, full, small, keys, parameters):
     parser.add_argument("--seed", type=int, default=0, help="root seed of all jax.random keys")
     parser.add_argument("--out", default=f"data/{name}", help="output folder")
     args = parser.parse_args(argv)
+    from noneq import sim
+
+    try:  # ensembles spread over every core; results do not depend on it
+        sim.use_cpu_cores()
+    except RuntimeError:  # JAX already running in this process (the tests call main): keep its devices
+        pass
     params = dict(small if args.small else full)
     out_dir = pathlib.Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
