@@ -251,7 +251,7 @@ def test_stationary_covariance_and_area_match_exact_theory(quad, kind):
     algo = {"wr": lambda: sim.wr(prob, eta, MB), "wor": lambda: sim.wor(prob, eta, MB),
             "sgld": lambda: sim.sgld(prob, eta, MB), "sgworld": lambda: sim.sgworld(prob, eta, MB),
             "earthquake": lambda: sim.earthquake(prob, eta, zeta)}[kind]()
-    st = sim.stationary(prob, algo, theta0, n_steps, KEY, burn_in=4000, chunk_steps=n_steps // 48)
+    st = sim.stationary(prob, algo, theta0, n_steps, KEY, burn_in=4000, chunk_steps=n_steps // 48, batches=None)
     assert st.n_chunks >= 40 and st.sample_steps == algo.epoch_steps
     Phi, Q = _exact(kind, Sa, eta, zeta=zeta)
     Sigma = solve_discrete_lyapunov(Phi, Q)
@@ -299,6 +299,29 @@ def _theory_wr(prob, th0, eta, m):
     D = noise.diffusion_wr(prob, th0, eta, m)
     Sigma = ness.covariance(H, D, eta)
     return np.asarray(ness.circulation(H, Sigma, eta)), np.asarray(Sigma), np.asarray(D)
+
+
+def test_batch_means_errors_over_batches_of_chunks(reg):
+    # chunks of 768 steps (a multiple of lcm(1,2,3)), 14 of them whole after the burn-in (1..14);
+    # batches=5 -> 2 chunks per batch -> 7 batches; the errors by hand from the stored trajectory
+    prob, th0 = reg
+    eta, m, n, burn, S = 1e-5, 10, 12_000, 600, 768
+    algo = sim.wr(prob, eta, m)
+    st = sim.stationary(prob, algo, th0, n, KEY, theta_ref=th0, burn_in=burn, chunk_steps=S, batches=5)
+    assert st.n_chunks == 7
+    X = np.asarray(sim.trajectory(prob, algo, th0, n, KEY).theta) - th0  # X[s] = state after step s
+    starts = [(1 + 2 * b) * S + 1 for b in range(7)]
+    bm = np.array([X[a:a + 2 * S].mean(axis=0) for a in starts])
+    bc = np.array([np.cov(X[a:a + 2 * S].T) for a in starts])
+    n_eff = (n - burn) / (2 * S)
+    np.testing.assert_allclose(st.mean_sem, bm.std(axis=0, ddof=1) / np.sqrt(n_eff), rtol=1e-8)
+    np.testing.assert_allclose(st.cov_sem, bc.std(axis=0, ddof=1) / np.sqrt(n_eff), rtol=1e-6,
+                               atol=1e-9 * np.abs(st.cov_sem).max())
+    one = sim.stationary(prob, algo, th0, n, KEY, theta_ref=th0, burn_in=burn, chunk_steps=S, batches=None)
+    assert one.n_chunks == 14
+    np.testing.assert_array_equal(one.cov, st.cov)
+    with pytest.raises(ValueError, match="batches must be None or an integer >= 2"):
+        sim.stationary(prob, algo, th0, n, KEY, burn_in=burn, batches=1)
 
 
 def test_streaming_statistics_equal_stored_trajectory(reg):

@@ -815,9 +815,10 @@ class Stationary(NamedTuple):
     ``n_samples``; ``burn_in`` (steps, rounded up to a multiple of lcm(windows) samples);
     ``mean`` (N,), ``cov`` (N, N) (ddof = 1, Eq. 20's Sigma); ``area_rate`` (N, N) the mean area
     matrix per sample of Eq. (26) with reference ``theta_ref`` (compare C, Eq. 28);
-    ``*_sem`` batch-means standard errors over the chunks (nan with fewer than 2 full chunks);
-    ``entropy`` a tuple of :class:`EntropyStats`, one per window length (None without theory);
-    ``theta_final`` (N,); ``n_chunks`` the batches of the batch-means errors.
+    ``*_sem`` batch-means standard errors (nan with fewer than 2 batches; see the ``batches``
+    argument of :func:`stationary`); ``entropy`` a tuple of :class:`EntropyStats`, one per window
+    length (None without theory); ``theta_final`` (N,); ``n_chunks`` the number of batches of
+    the batch-means errors.
     """
     n_samples: int
     sample_steps: int
@@ -882,46 +883,67 @@ def _stats_chunk(problem, algo, theta, key, s0, n_total, bound, burn_in, theta_r
 
 class _Accumulator:
     """Merges chunk statistics on the host (Chan et al. for mean/covariance) and keeps
-    batch-means second moments over the full chunks."""
+    batch-means second moments over batches of ``per_batch`` consecutive full chunks."""
 
-    def __init__(self, N, windows, edges):
+    def __init__(self, N, windows, edges, per_batch=1):
         self.n, self.mean, self.M2 = 0.0, np.zeros(N), np.zeros((N, N))
         self.area = np.zeros((N, N))
         self.windows, self.edges = windows, edges
         self.ent = None if edges is None else [
             {"n": 0.0, "s1": 0.0, "s2": 0.0, "e1": 0.0, "e2": 0.0, "hist": np.zeros(len(e) + 1)} for e in edges]
+        self.per_batch = per_batch
         self.batches = 0
         self.bsum = None
         self.bsq = None
+        self._batch = None  # the batch being filled: [chunks, n, mean, M2, area, entropy n, entropy s1]
+
+    @staticmethod
+    def _merge(n, mean, M2, nb, mean_b, M2_b):
+        """Pairwise (Chan et al.) merge of two (count, mean, sum of squared deviations)."""
+        delta = mean_b - mean
+        tot = n + nb
+        return tot, mean + delta * nb / tot, M2 + M2_b + np.outer(delta, delta) * n * nb / tot
 
     def add(self, st, full):
         st = jax.tree_util.tree_map(np.asarray, st)
         nb = float(st["n"])
         if nb == 0:
             return
-        delta = st["mean"] - self.mean
-        n = self.n + nb
-        self.mean = self.mean + delta * nb / n
-        self.M2 = self.M2 + st["M2"] + np.outer(delta, delta) * self.n * nb / n
-        self.n = n
+        self.n, self.mean, self.M2 = self._merge(self.n, self.mean, self.M2, nb, st["mean"], st["M2"])
         self.area += st["area"]
-        chunk_vals = [st["mean"], st["M2"] / max(nb - 1, 1), st["area"] / nb]
         if self.ent is not None:
             for acc, e in zip(self.ent, st["entropy"]):
                 for key in acc:
                     acc[key] = acc[key] + e[key]
-            chunk_vals.append(np.array([e["s1"] / max(float(e["n"]), 1) for e in st["entropy"]]))
-        if full:
-            self.batches += 1
-            if self.bsum is None:
-                self.bsum = [np.zeros_like(v) for v in chunk_vals]
-                self.bsq = [np.zeros_like(v) for v in chunk_vals]
-            for i, v in enumerate(chunk_vals):
-                self.bsum[i] += v
-                self.bsq[i] += v * v
+        if not full:
+            return
+        en = np.array([float(e["n"]) for e in st["entropy"]]) if self.ent is not None else np.zeros(0)
+        es = np.array([float(e["s1"]) for e in st["entropy"]]) if self.ent is not None else np.zeros(0)
+        b = self._batch
+        if b is None:
+            b = [0, 0.0, np.zeros_like(st["mean"]), np.zeros_like(st["M2"]), np.zeros_like(st["area"]),
+                 np.zeros_like(en), np.zeros_like(es)]
+        b[1], b[2], b[3] = self._merge(b[1], b[2], b[3], nb, st["mean"], st["M2"])
+        b[0] += 1
+        b[4], b[5], b[6] = b[4] + st["area"], b[5] + en, b[6] + es
+        self._batch = b
+        if b[0] < self.per_batch:
+            return
+        vals = [b[2], b[3] / max(b[1] - 1, 1), b[4] / b[1]]
+        if self.ent is not None:
+            vals.append(b[6] / np.maximum(b[5], 1))
+        self._batch = None
+        self.batches += 1
+        if self.bsum is None:
+            self.bsum = [np.zeros_like(v) for v in vals]
+            self.bsq = [np.zeros_like(v) for v in vals]
+        for i, v in enumerate(vals):
+            self.bsum[i] += v
+            self.bsq[i] += v * v
 
     def sems(self, n_total_batches):
-        """Batch-means standard errors: std over full chunks / sqrt(number of batches)."""
+        """Batch-means standard errors: std over the batches / sqrt(number of batch lengths in
+        the run)."""
         B = self.batches
         if B < 2:
             return None
@@ -935,7 +957,7 @@ class _Accumulator:
         n = self.n
         if n < 2:
             raise ValueError("fewer than 2 samples after burn_in: increase n_steps or reduce burn_in.")
-        nb_eff = n / S
+        nb_eff = n / (S * self.per_batch)
         sems = self.sems(nb_eff)
         nan = lambda a: np.full_like(a, np.nan)  # noqa: E731
         mean_sem, cov_sem, area_sem = (sems[:3] if sems else (nan(self.mean), nan(self.M2), nan(self.area)))
@@ -1007,7 +1029,7 @@ def _theory(theory, N, windows, sigma_edges, sigma_bins):
 
 def stationary(problem, algo, theta0, n_steps, key, *, theta_ref=None, burn_in=0, theory=None,
                windows=(1, 2, 3), sigma_edges=None, sigma_bins=100, bound=BOUND,
-               chunk_steps=None) -> Stationary:
+               chunk_steps=None, batches=32) -> Stationary:
     """Stationary statistics of one long run without storing it (Sec. 3.3, 4.3-4.4).
 
     Accumulated per chunk, in deviations dtheta = theta - theta_ref (so 1e-4 fluctuations of
@@ -1027,8 +1049,13 @@ def stationary(problem, algo, theta0, n_steps, key, *, theta_ref=None, burn_in=0
         lcm(windows) samples so the windows of all chunks align.
     theory : (C, Sigma, D) (N, N) arrays of the matching theory (per sample: the epoch
         quantities for WOR), or None to skip the entropy production.
-    chunk_steps : int, optional, SGD steps per chunk (default from a memory budget); also the
-        batch length of the batch-means errors.
+    chunk_steps : int, optional, SGD steps per chunk (default from a memory budget).
+    batches : int or None, the least number of batches of the batch-means standard errors
+        (default 32): each batch is floor(whole post-burn-in chunks / batches) consecutive
+        chunks, so there are between ``batches`` and 2 ``batches`` - 1 of them (fewer if the run
+        has fewer chunks) and they lengthen with the run. None: one batch per chunk. The errors are right only
+        if a batch is much longer than the slowest relaxation time of the run (for SGD near a
+        minimum, 1/(eta h_min) steps); otherwise they are too small.
     """
     algo = _check_algo(problem, algo)
     theta = problem.check_theta(theta0, "theta0")
@@ -1044,7 +1071,12 @@ def stationary(problem, algo, theta0, n_steps, key, *, theta_ref=None, burn_in=0
         raise ValueError(f"burn_in must leave at least 2 samples: n_steps = {n_steps}, burn_in = {burn_in}.")
     W, edges = _theory(theory, problem.N, windows, sigma_edges, sigma_bins)
     S = _records_per_chunk(problem, algo, n, 1, 1, chunk_steps, multiple=L)
-    acc = _Accumulator(problem.N, windows, None if edges is None else [np.asarray(e) for e in edges])
+    n_full = sum(1 for c in range(-(-n // S)) if c * S >= burn and (c + 1) * S <= n)
+    if batches is None:
+        per_batch = 1
+    else:
+        per_batch = max(1, n_full // _check_int("batches", batches, 2, "None or an integer"))
+    acc = _Accumulator(problem.N, windows, None if edges is None else [np.asarray(e) for e in edges], per_batch)
     for c in range(-(-n // S)):
         s0 = c * S
         theta_next, st, ok = _stats_chunk(problem, algo, theta, key, s0, n, bound, burn, theta_ref, W, edges,
