@@ -229,6 +229,26 @@ def test_ensemble_runs_equal_single_trajectories(reg, kind):
 
 
 @pytest.mark.parametrize("kind", ["wr", "wor"])
+def test_records_longer_than_a_chunk_are_split(reg, kind):
+    # a record interval beyond the memory budget runs in sub-record calls (powers of two plus a
+    # remainder): the same numbers as in one piece, for trajectories and ensembles
+    prob, th0 = reg
+    algo = getattr(sim, kind)(prob, 1e-6, 10)
+    ne = algo.epoch_steps
+    n, every, small = 10_000 * ne // (1 if ne == 1 else 20), 3_000 * ne // (1 if ne == 1 else 20), 64 * ne
+    assert len(sim._chunk_calls(prob, algo, n // ne, every // ne, 1, small)) > 6
+    a = sim.trajectory(prob, algo, th0 + 1e-3, n, KEY, record_every=every)
+    b = sim.trajectory(prob, algo, th0 + 1e-3, n, KEY, record_every=every, chunk_steps=small)
+    np.testing.assert_array_equal(a.theta, b.theta)
+    np.testing.assert_array_equal(a.theta_final, b.theta_final)
+    keys = jax.random.split(KEY, 3)
+    e1 = sim.ensemble_loss(prob, algo, th0 + 1e-3, n, keys, record_every=every)
+    e2 = sim.ensemble_loss(prob, algo, th0 + 1e-3, n, keys, record_every=every, chunk_steps=small)
+    np.testing.assert_array_equal(e1.loss, e2.loss)
+    np.testing.assert_array_equal(e1.theta_final, e2.theta_final)
+
+
+@pytest.mark.parametrize("kind", ["wr", "wor"])
 def test_m_equal_M_is_gradient_descent(reg, kind):
     prob, th0 = reg
     eta = 2e-5
@@ -404,6 +424,8 @@ def test_divergence_raises(reg):
         sim.trajectory(prob, algo, th0, 40, KEY)
     with pytest.raises(sim.DivergenceError, match=r"diverged between step \d+ and step \d+ .*reduce eta"):
         sim.ensemble_loss(prob, algo, th0, 30, jax.random.split(KEY, 5), record_every=10)
+    with pytest.raises(sim.DivergenceError, match=r"diverged between step \d+ and step 1[0-6]: "):
+        sim.trajectory(prob, algo, th0, 400, KEY, record_every=100, chunk_steps=16)  # split records
     with pytest.raises(sim.DivergenceError, match=r"diverged at step \d+: .*reduce eta"):
         sim.stationary(prob, algo, th0, 12_000, KEY, burn_in=600, theory=_theory_wr(prob, th0, 1e-5, 10),
                        chunk_steps=1500)

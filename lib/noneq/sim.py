@@ -620,6 +620,39 @@ def _records_per_chunk(problem, algo, n_records, k, runs, chunk_steps, multiple=
     return units * multiple
 
 
+def _chunk_calls(problem, algo, n, k, runs, chunk_steps):
+    """The compiled calls that run n samples recorded every k: a list of (s0, R, kk, take),
+    each running R records of kk samples from sample s0 and keeping the first ``take`` records
+    of its output (0: the call ends inside a record).
+
+    Normally kk = k and R from :func:`_records_per_chunk`. When one record of k samples does
+    not fit the memory budget (a large ``record_every``, many runs), each record is split into
+    calls of a power-of-two ``sub`` samples plus one call for the remainder k mod sub, and only
+    the call that ends the record keeps its output (the last, partial record uses masked calls
+    of ``sub``). So memory stays O(chunk) whatever k is.
+    """
+    if chunk_steps is None:
+        cap = min(MAX_CHUNK, CHUNK_BYTES // (_sample_bytes(problem, algo, runs) * runs))
+    else:
+        cap = chunk_steps // algo.epoch_steps
+    n_rec = -(-n // k)
+    if k <= max(cap, 1):
+        R = _records_per_chunk(problem, algo, n_rec, k, runs, chunk_steps)
+        return [(c * R * k, R, k, min(R, n_rec - c * R)) for c in range(-(-n_rec // R))]
+    sub = 1 << (max(cap, 1).bit_length() - 1)
+    calls = []
+    for r in range(n_rec):
+        a, length = r * k, min(k, n - r * k)
+        if length == k:
+            pieces = [sub] * (k // sub) + ([k % sub] if k % sub else [])
+        else:
+            pieces = [sub] * -(-length // sub)
+        for j, kk in enumerate(pieces):
+            calls.append((a, 1, kk, int(j == len(pieces) - 1)))
+            a += kk
+    return calls
+
+
 def _raise_divergence(algo, step_lo, step_hi, run=None):
     where = f" (run {run} of the ensemble)" if run is not None else ""
     at = f"at step {step_hi}" if step_lo == step_hi else f"between step {step_lo} and step {step_hi}"
@@ -675,19 +708,16 @@ def trajectory(problem, algo, theta0, n_steps, key, *, record_every=None, bound=
     key = _check_key(key)
     bound = _check_bound(bound)
     n, k = _record_plan(algo, n_steps, record_every)
-    n_rec = -(-n // k)  # the last record is theta_final when k does not divide n
-    R = _records_per_chunk(problem, algo, n_rec, k, 1, chunk_steps)
-    out = [np.asarray(theta)[None]]
-    for c in range(-(-n_rec // R)):
-        s0 = c * R * k
-        theta, obs, ok = _chunk(problem, algo, theta, key, s0, n, bound, R=R, k=k, mode="theta",
-                                masked=s0 + R * k > n)
-        valid = min(R, n_rec - c * R)
-        bad = _first_bad(ok, valid)
+    out = [np.asarray(theta)[None]]  # the last record is theta_final when k does not divide n
+    for s0, R, kk, take in _chunk_calls(problem, algo, n, k, 1, chunk_steps):
+        theta, obs, ok = _chunk(problem, algo, theta, key, s0, n, bound, R=R, k=kk, mode="theta",
+                                masked=s0 + R * kk > n)
+        bad = _first_bad(ok, max(take, 1))
         if bad >= 0:
             ne = algo.epoch_steps
-            _raise_divergence(algo, (s0 + bad * k) * ne + 1, min(s0 + (bad + 1) * k, n) * ne)
-        out.append(np.asarray(obs[:valid]))
+            _raise_divergence(algo, (s0 + bad * kk) * ne + 1, min(s0 + (bad + 1) * kk, n) * ne)
+        if take:
+            out.append(np.asarray(obs[:take]))
     thetas = np.concatenate(out)[: n // k + 1]
     steps = np.arange(n // k + 1) * k * algo.epoch_steps
     return Trajectory(steps, thetas, np.asarray(theta))
@@ -759,22 +789,19 @@ def ensemble_loss(problem, algo, theta0, n_steps, keys, *, record_every=None, lo
             raise ValueError(f"loss_ref must be a finite non-zero number, got {loss_ref!r}.")
     bound = _check_bound(bound)
     n, k = _record_plan(algo, n_steps, record_every)
-    n_rec = -(-n // k)
-    R = _records_per_chunk(problem, algo, n_rec, k, runs, chunk_steps)
     thetas, keys = _shard_runs(theta0, keys)
     out = [np.asarray(jax.vmap(problem.loss)(theta0))[:, None]]
-    for c in range(-(-n_rec // R)):
-        s0 = c * R * k
-        thetas, obs, ok = _ensemble_chunk(problem, algo, thetas, keys, s0, n, bound, R=R, k=k, mode="loss",
-                                          masked=s0 + R * k > n)
-        valid = min(R, n_rec - c * R)
-        ok = np.asarray(ok[:, :valid])
+    for s0, R, kk, take in _chunk_calls(problem, algo, n, k, runs, chunk_steps):
+        thetas, obs, ok = _ensemble_chunk(problem, algo, thetas, keys, s0, n, bound, R=R, k=kk, mode="loss",
+                                          masked=s0 + R * kk > n)
+        ok = np.asarray(ok[:, :max(take, 1)])
         if not ok.all():
             run = int(np.argmax(~ok.all(axis=1)))
-            bad = _first_bad(ok[run], valid)
+            bad = _first_bad(ok[run], ok.shape[1])
             ne = algo.epoch_steps
-            _raise_divergence(algo, (s0 + bad * k) * ne + 1, min(s0 + (bad + 1) * k, n) * ne, run)
-        out.append(np.asarray(obs[:, :valid]))
+            _raise_divergence(algo, (s0 + bad * kk) * ne + 1, min(s0 + (bad + 1) * kk, n) * ne, run)
+        if take:
+            out.append(np.asarray(obs[:, :take]))
     loss = np.concatenate(out, axis=1)[:, : n // k + 1]
     if loss_ref is not None:
         loss = loss / loss_ref - 1.0
