@@ -12,13 +12,6 @@ from noneq.scripts import stationary_mnist
 
 
 @pytest.fixture(scope="module")
-def reg():
-    p = problems.regression()
-    theta0 = np.asarray(landscape.minimum(p))
-    return p, theta0, stationary.theory(p, "wr", 1e-7, 10, theta0=theta0)
-
-
-@pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("stationary-mnist")
     assert stationary_mnist.main(["--small", "--out", str(out)]) == 0
@@ -71,10 +64,10 @@ def test_restrict_theory_is_the_theory_of_the_frozen_problem():
         mnist.restrict_theory(wor, np.ones(3, bool))
 
 
-def test_embedded_entropy_is_that_of_the_kept_parameters(reg):
+def test_embedded_entropy_is_that_of_the_kept_parameters(reg_wr):
     """sim's entropy production with the embedded (C, Sigma, D) equals Eq. (27) evaluated on
     the kept coordinates with the restricted theory."""
-    p, theta0, wr = reg
+    p, theta0, wr = reg_wr
     mask = np.array([True, True, False, True, True, False, True])
     r = mnist.restrict_theory(wr, mask)
     emb = mnist.embed_entropy_theory(r, mask)
@@ -92,8 +85,8 @@ def test_embedded_entropy_is_that_of_the_kept_parameters(reg):
         mnist.embed_entropy_theory(r, np.ones(7, bool))
 
 
-def test_sample_state_is_reproducible_and_has_the_theory_covariance(reg):
-    _, _, wr = reg
+def test_sample_state_is_reproducible_and_has_the_theory_covariance(reg_wr):
+    _, _, wr = reg_wr
     a = mnist.sample_state(wr, jax.random.key(3))
     np.testing.assert_array_equal(a, mnist.sample_state(wr, jax.random.key(3)))
     draws = np.array([mnist.sample_state(wr, k) for k in jax.random.split(jax.random.key(0), 2000)])
@@ -103,9 +96,9 @@ def test_sample_state_is_reproducible_and_has_the_theory_covariance(reg):
 
 
 # ------------------------------------------------------------------------------ running
-def test_run_segments_is_the_concatenated_trajectory(reg):
+def test_run_segments_is_the_concatenated_trajectory(reg_wr):
     """Pooled statistics of 2 segments equal those computed directly from the same path."""
-    p, theta0, wr = reg
+    p, theta0, wr = reg_wr
     key, K, n = jax.random.key(7), 2, 3000
     start = theta0 + 1e-4
     run = mnist.run_segments(p, wr, K, n, key, start=start, entropy=(wr.C, wr.Sigma, wr.D), windows=(1, 2))
@@ -301,8 +294,8 @@ def test_scaled_sigma_matches_the_theory_at_other_eta_and_m():
         mnist.scaled_sigma(wr, 1e-7, 0, p.M)
 
 
-def test_plots_run(reg):
-    _, _, wr = reg
+def test_plots_run(reg_wr):
+    _, _, wr = reg_wr
     p = problems.regression()
     wor = stationary.theory(p, "wor", 1e-7, 10, theta0=wr.theta0)
     ax, out = mnist.plot_sigma_spectrum(wr, wor, 2e-7, 20, p.M)

@@ -9,20 +9,13 @@ import pytest
 from scipy import stats
 
 import noneq  # noqa: F401  (float64)
-from noneq import checks, landscape, ness, nessplots as npl, problems, sim, stationary
+from noneq import checks, ness, nessplots as npl, sim, stationary
 from noneq.scripts import stationary_regression
 
 
 @pytest.fixture(scope="module")
-def reg():
-    p = problems.regression()
-    theta0 = np.asarray(landscape.minimum(p))
-    return p, theta0, stationary.theory(p, "wr", 1e-7, 10, theta0=theta0)
-
-
-@pytest.fixture(scope="module")
-def wor_theory(reg):
-    p, theta0, _ = reg
+def wor_theory(reg_wr):
+    p, theta0, _ = reg_wr
     return stationary.theory(p, "wor", 1e-7, 10, theta0=theta0)
 
 
@@ -39,8 +32,8 @@ def _spd(rng, N, shift=0.5):
 
 
 # ------------------------------------------------------------------------------ the script
-def test_script_small_writes_results_and_provenance(small_run, reg):
-    _, theta0, wr = reg
+def test_script_small_writes_results_and_provenance(small_run, reg_wr):
+    _, theta0, wr = reg_wr
     data, prov = npl.load_stationary(small_run)
     for key in ("command", "seed", "eta", "m", "sizes", "noneq_version", "wall_time_s", "date", "sha256"):
         assert key in prov
@@ -78,9 +71,9 @@ def test_load_stationary_missing_and_corrupt(tmp_path, small_run):
 
 
 # ------------------------------------------------------------------------------ run_segments
-def test_run_segments_is_the_concatenated_trajectory(reg):
+def test_run_segments_is_the_concatenated_trajectory(reg_wr):
     """Pooled statistics of 2 segments equal those computed directly from the same path."""
-    p, theta0, wr = reg
+    p, theta0, wr = reg_wr
     key, K, n = jax.random.key(7), 2, 6000
     run = npl.run_segments(p, wr, K, n, key, burn_in_samples=0)
     keys = jax.random.split(key, K + 1)
@@ -123,8 +116,8 @@ def test_summarize_in_a_basis(small_run):
         npl.summarize(data, "wr_", basis=2 * np.eye(7))
 
 
-def test_run_segments_bad_input(reg):
-    p, _, wr = reg
+def test_run_segments_bad_input(reg_wr):
+    p, _, wr = reg_wr
     with pytest.raises(ValueError, match="n_segments"):
         npl.run_segments(p, wr, 0, 100, jax.random.key(0))
     with pytest.raises(ValueError, match="pair"):
@@ -212,8 +205,8 @@ def test_exp_sigma_density_normalised():
 
 
 # ------------------------------------------------------------------------------ figures
-def test_plot_stationary_planes_and_elements(small_run, reg, wor_theory):
-    _, theta0, wr = reg
+def test_plot_stationary_planes_and_elements(small_run, reg_wr, wor_theory):
+    _, theta0, wr = reg_wr
     data, _ = npl.load_stationary(small_run)
     fig = npl.plot_stationary_planes(data, wr, wor_theory, theta0)
     assert len(fig.axes) == 4 and len(fig.axes[1].child_axes) == 1  # 2 panels, 2 colour bars; an inset in B
@@ -225,8 +218,8 @@ def test_plot_stationary_planes_and_elements(small_run, reg, wor_theory):
 
 
 @pytest.mark.parametrize("scheme, eta, m", [("wr", 1e-7, 10), ("wor", 2e-7, 20), ("wr", 5e-8, 40)])
-def test_plot_ness_theory(reg, scheme, eta, m):
-    p, theta0, wr = reg
+def test_plot_ness_theory(reg_wr, scheme, eta, m):
+    p, theta0, wr = reg_wr
     unit = np.sqrt(np.diag(wr.Sigma)[5:])
     ax, t = npl.plot_ness_theory(p, theta0, wr.H, eta, m, scheme, unit=unit)
     assert t.scheme == scheme and t.eta == eta and t.m == m
@@ -238,8 +231,8 @@ def test_plot_ness_theory(reg, scheme, eta, m):
 
 
 # ------------------------------------------------------------------------------ self-checks
-def test_check_fdr_trace(reg):
-    _, _, t = reg
+def test_check_fdr_trace(reg_wr):
+    _, _, t = reg_wr
     lhs, rhs = np.trace(t.H @ t.Sigma), np.trace(t.D) / t.eta
     assert checks.check_fdr_trace((lhs, rhs))
     with pytest.raises(AssertionError, match="1/eta"):
@@ -250,8 +243,8 @@ def test_check_fdr_trace(reg):
         checks.check_fdr_trace((np.trace(t.Sigma), rhs))
 
 
-def test_check_entropy_rate(reg):
-    _, _, t = reg
+def test_check_entropy_rate(reg_wr):
+    _, _, t = reg_wr
     good = -np.trace(t.C @ np.linalg.inv(t.D) @ t.C @ np.linalg.inv(t.Sigma))
     assert checks.check_entropy_rate(good)
     with pytest.raises(AssertionError, match="sign"):
@@ -262,8 +255,8 @@ def test_check_entropy_rate(reg):
         checks.check_entropy_rate(1.5 * good)
 
 
-def test_check_marginal_velocity(reg):
-    _, _, t = reg
+def test_check_marginal_velocity(reg_wr):
+    _, _, t = reg_wr
     Sm, Cm = npl.marginal(t.Sigma, t.C)
     x = np.sqrt(np.diag(Sm))
     assert checks.check_marginal_velocity(-Cm @ np.linalg.solve(Sm, x))
@@ -276,8 +269,8 @@ def test_check_marginal_velocity(reg):
         checks.check_marginal_velocity(np.zeros(7))
 
 
-def test_check_eq18_ratio(reg):
-    _, _, t = reg
+def test_check_eq18_ratio(reg_wr):
+    _, _, t = reg_wr
     h = np.linalg.eigvalsh(t.H)
     assert checks.check_eq18_ratio((1e-7 * 20 * h) ** 2 / 12)
     with pytest.raises(AssertionError, match="ascending"):
@@ -296,10 +289,7 @@ def test_provenance_is_json(small_run):
 def test_theory_refuses_entropy_rate_for_singular_D():
     """Eq. (29) needs D^-1: a D singular to working precision gives nan and a warning, not a number
     set by rounding (the MNIST corner-pixel weights)."""
-    import numpy as np
-    import pytest
-
-    from noneq import problems, stationary
+    from noneq import problems
 
     p = problems.from_model("two-point line", lambda x, th: th[0] * x + th[1], np.array([1.0, 2.0]),
                             np.array([0.5, 1.0]), 2, scale=1.0, lam=0.1)

@@ -102,9 +102,22 @@ def loop_floor(problem, algo, n_steps, key):
     return int(acc)
 
 
-@jax.jit
-def _update_scan(problem, algo, theta, rand):
-    return jax.lax.scan(lambda th, r: (sim._sample_step(problem, algo, th, r), None), theta, rand)[0]
+@partial(jax.jit, static_argnames=("runs",))
+def _update_scan(problem, algo, theta, rand, *, runs=False):
+    step = jax.vmap(sim._sample_step, in_axes=(None, None, 0, 0)) if runs else sim._sample_step
+    return jax.lax.scan(lambda th, r: (step(problem, algo, th, r), None), theta, rand)[0]
+
+
+def _replay(problem, algo, theta, rand, reps, runs=False):
+    """``f() -> theta``: ``reps`` passes of the updates over the pre-drawn inputs ``rand``."""
+    rand = jax.block_until_ready(rand)
+
+    def f():
+        th = theta
+        for _ in range(reps):
+            th = _update_scan(problem, algo, th, rand, runs=runs)
+        return th
+    return f
 
 
 def gradient_only(problem, algo, theta, n_steps, key):
@@ -112,22 +125,8 @@ def gradient_only(problem, algo, theta, n_steps, key):
     built (at most 2^17 samples, reused cyclically): the cost of the updates alone, without the
     draws. Returns ``f() -> theta``."""
     S = min(sim.MAX_CHUNK, n_steps // algo.epoch_steps)
-    rand = jax.block_until_ready(sim._random_inputs(problem, algo, key, jnp.arange(S, dtype=jnp.int32)))
-    reps = n_steps // (S * algo.epoch_steps)
-    theta = jnp.asarray(theta)
-
-    def f():
-        th = theta
-        for _ in range(reps):
-            th = _update_scan(problem, algo, th, rand)
-        return th
-    return f
-
-
-@jax.jit
-def _ensemble_update_scan(problem, algo, thetas, rand):
-    step = jax.vmap(sim._sample_step, in_axes=(None, None, 0, 0))
-    return jax.lax.scan(lambda th, r: (step(problem, algo, th, r), None), thetas, rand)[0]
+    rand = sim._random_inputs(problem, algo, key, jnp.arange(S, dtype=jnp.int32))
+    return _replay(problem, algo, jnp.asarray(theta), rand, n_steps // (S * algo.epoch_steps))
 
 
 def ensemble_updates_only(problem, algo, theta, n_steps, keys):
@@ -143,15 +142,7 @@ def ensemble_updates_only(problem, algo, theta, n_steps, keys):
         mesh = Mesh(np.array(devices), ("runs",))
         thetas = jax.device_put(thetas, NamedSharding(mesh, PartitionSpec("runs")))
         rand = jax.device_put(rand, NamedSharding(mesh, PartitionSpec(None, "runs")))
-    rand = jax.block_until_ready(rand)
-    reps = n_steps // 100
-
-    def f():
-        th = thetas
-        for _ in range(reps):
-            th = _ensemble_update_scan(problem, algo, th, rand)
-        return th
-    return f
+    return _replay(problem, algo, thetas, rand, n_steps // 100, runs=True)
 
 
 def _best(f, repeat):
