@@ -42,6 +42,34 @@ def test_mnist7_block_average_of_original(tmp_path):
     np.testing.assert_allclose(X[:50], want, rtol=0, atol=1e-15)
 
 
+def test_mnist7_regenerates_byte_for_byte(tmp_path):
+    """The script reproduces the shipped file exactly (same SHA-256), from the original files."""
+    import pathlib
+
+    src = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+    if not src.exists():
+        pytest.skip("the original MNIST files (../shared/data/mnist) are not present")
+    from noneq.scripts import make_mnist7x7 as script
+
+    assert script.main(["--source", str(src), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "SHA256SUMS").read_text() == (data.data_dir() / "mnist7x7" / "SHA256SUMS").read_text()
+
+
+def test_save_npz_is_deterministic_and_loads(tmp_path):
+    import time
+
+    arrays = {"a": np.arange(12, dtype=np.uint16).reshape(3, 4), "b": np.linspace(0, 1, 5)}
+    p1 = data.save_npz(tmp_path / "one.npz", **arrays)
+    time.sleep(2.1)  # zip stores times in 2 s steps: a later write must still be identical
+    p2 = data.save_npz(tmp_path / "two.npz", **arrays)
+    assert p1.read_bytes() == p2.read_bytes()
+    with np.load(p1) as z:
+        assert list(z.keys()) == ["a", "b"]
+        for k, v in arrays.items():
+            np.testing.assert_array_equal(z[k], v)
+            assert z[k].dtype == v.dtype
+
+
 def test_bad_split_is_rejected():
     with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
         data.load_mnist7("validation")

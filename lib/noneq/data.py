@@ -25,6 +25,7 @@ __all__ = [
     "verify",
     "load_regression",
     "load_mnist7",
+    "save_npz",
     "CHECKSUMS",
 ]
 
@@ -38,6 +39,26 @@ CHECKSUMS = {
 
 class DataError(ValueError):
     """A data file is missing, corrupt, or cannot be found."""
+
+
+def save_npz(path, **arrays) -> pathlib.Path:
+    """Write ``arrays`` to a compressed ``.npz`` that ``numpy.load`` reads, byte-for-byte
+    the same for the same arrays: unlike ``numpy.savez_compressed`` it stores a fixed file
+    date (1980-01-01) in the zip container, so a regenerated data file keeps its SHA-256.
+    Arrays are written in the order given. Returns the path."""
+    import io
+    import zipfile
+
+    path = pathlib.Path(path)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, value in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(value), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+    return path
 
 
 def data_dir() -> pathlib.Path:

@@ -726,7 +726,7 @@ def trajectory(problem, algo, theta0, n_steps, key, *, record_every=None, bound=
 def use_cpu_cores(n=None):
     """Expose ``n`` CPU cores (default: all this process may use) as separate JAX devices, so
     that :func:`ensemble_loss` spreads its runs over them. Call it before any JAX computation
-    (the scripts in :mod:`noneq.scripts` and ``python -m noneq.bench`` do). Returns the devices.
+    (the scripts in ``noneq.scripts`` and ``python -m noneq.bench`` do). Returns the devices.
 
     A single trajectory is sequential and stays on one core; an ensemble of 1000 regression
     runs gains about 1.6x on 2 cores. Results are identical with and without it.

@@ -43,14 +43,13 @@ def main(argv, *, name, doc, run, full, small, keys, parameters):
     derive from the seed; ``parameters(params, small) -> dict`` is what the provenance records.
     Writes ``<out>/<name>.npz`` and ``<out>/PROVENANCE.json``; returns the exit status 0.
     """
-    import numpy as np
-
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="tiny run for the tests (seconds)")
     parser.add_argument("--seed", type=int, default=0, help="root seed of all jax.random keys")
     parser.add_argument("--out", default=f"data/{name}", help="output folder")
     args = parser.parse_args(argv)
     from noneq import sim
+    from noneq.data import save_npz
 
     try:  # ensembles spread over every core; results do not depend on it
         sim.use_cpu_cores()
@@ -62,7 +61,7 @@ def main(argv, *, name, doc, run, full, small, keys, parameters):
     t0 = time.time()
     arrays, times = run(params, args.seed)
     target = out_dir / f"{name}.npz"
-    np.savez_compressed(target, **arrays)
+    save_npz(target, **arrays)
     times["total_s"] = round(time.time() - t0, 1)
     command = f"python -m noneq.scripts.{name}" + (" --small" if args.small else "") + \
         f" --seed {args.seed} --out {args.out}"

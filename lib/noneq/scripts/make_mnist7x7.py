@@ -21,6 +21,8 @@ import sys
 
 import numpy as np
 
+from noneq.data import save_npz
+
 #: md5 of the official MNIST distribution files.
 SOURCE_MD5 = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
@@ -70,7 +72,7 @@ def main(argv=None) -> int:
         arrays[f"{split}_labels"] = labels.astype(np.uint8)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "mnist7x7.npz"
-    np.savez_compressed(target, **arrays)
+    save_npz(target, **arrays)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     (out / "SHA256SUMS").write_text(f"{digest}  mnist7x7.npz\n")
     from noneq import __version__

@@ -85,6 +85,7 @@ def main(argv=None) -> int:
 
     import noneq
     from noneq import landscape, mnist, problems, stationary
+    from noneq.data import save_npz
 
     sizes = {s: list(SIZES["small" if args.small else "paper"][s]) for s in schemes}
     for s in schemes:
@@ -133,7 +134,7 @@ def main(argv=None) -> int:
         say(f"{s}: done in {walls[s]} s")
 
     npz = out / mnist.FILE_NAME
-    np.savez_compressed(npz, **arrays)
+    save_npz(npz, **arrays)
     digest = hashlib.sha256(npz.read_bytes()).hexdigest()
     prov = {
         "command": "python -m noneq.scripts.stationary_mnist " + " ".join(

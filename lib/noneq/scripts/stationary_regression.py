@@ -61,6 +61,7 @@ def main(argv=None) -> int:
 
     import noneq
     from noneq import landscape, nessplots, problems, stationary
+    from noneq.data import save_npz
 
     schemes = [s for s in args.schemes.split(",") if s]
     if not schemes or any(s not in ("wr", "wor") for s in schemes):
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
             arrays[f"{s}_theory_{name}"] = getattr(th, name)
 
     npz = out / "stationary_regression.npz"
-    np.savez_compressed(npz, **arrays)
+    save_npz(npz, **arrays)
     digest = hashlib.sha256(npz.read_bytes()).hexdigest()
     prov = {
         "command": "python -m noneq.scripts.stationary_regression " + " ".join(shlex.quote(a) for a in
