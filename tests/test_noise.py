@@ -229,14 +229,41 @@ def test_diffusion_wor_vanishes_for_full_batch(regression, method):
 
 
 def test_diffusion_wor_full_refused_when_too_large_and_b21_works():
-    p = problems.mnist_linear(n_train=600)  # N = 490: S would need 2.8 GB
-    theta = jnp.full(p.N, 0.01)
+    # a nonlinear model (the regression network) on M = 3000 points: S would need 1.0 GB
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-3, 3, 3000)
+    p = problems.from_model("big", problems.regression_network, x, np.exp(-x * x), 7, scale=1.0, lam=0.1)
+    theta = jnp.asarray(problems.regression().theta_init)
     with pytest.raises(ValueError, match="method='b21'"):
         noise.diffusion_wor(p, theta, 1e-3, 10, "full")
     D = noise.diffusion_wor(p, theta, 1e-3, 10, "b21", chunk_size=128)
-    assert D.shape == (490, 490)
+    assert D.shape == (7, 7)
     _assert_sym_psd(D)
     assert _rel(noise.diffusion_wor(p, theta, 1e-3, 10, "b21"), D) < 1e-12
+
+
+def test_diffusion_wor_full_for_a_linear_model_without_S(monkeypatch):
+    # the MNIST classifier: the pair sums of Eq. (B18) factor into data moments. Against the
+    # explicit-S computation on 200 images (m = 20, n = 10), every term and the assembled D-hat
+    p = problems.mnist_linear(n_train=200)
+    theta = np.asarray(landscape.minimum(p)) + 0.01 * np.random.default_rng(1).standard_normal(p.N)
+    assert noise._linear_model(p, theta) is not None
+    reg = problems.regression()
+    assert noise._linear_model(reg, np.asarray(reg.theta_init)) is None
+    assert noise._linear_model(problems.linearized_regression(), np.zeros(3)) is None
+    want = np.asarray(noise.diffusion_wor(p, theta, 1e-4, 20, "full"))  # S fits: explicit
+    X, Y, s, lam = noise._linear_model(p, theta)
+    g = noise._wor_grams_linear(X, Y, theta.reshape(10, 49), s, lam, 10, 64)
+    T = noise._wor_tensors(p, jnp.asarray(theta), 10)
+    Z, B, C = (np.asarray(T[k]) for k in ("Z", "B", "C_S"))
+    ref = {"ZZ": Z @ Z.T, "ZB": Z @ B.T, "ZC": Z @ C.T, "BB": B @ B.T, "CC": C @ C.T, "BC": B @ C.T,
+           "Ze": Z.sum(1), "Be": B.sum(1), "F": np.asarray(T["F"]), "G": np.asarray(T["G"])}
+    for k, v in ref.items():
+        assert _rel(g[k], v) < 1e-12, k
+    monkeypatch.setattr(noise, "FULL_WOR_MAX_BYTES", 1.0)  # force the structured path
+    got = np.asarray(noise.diffusion_wor(p, theta, 1e-4, 20, "full", chunk_size=48))
+    assert _rel(got, want) < 1e-12
+    _assert_sym_psd(got)
 
 
 # ---------------------------------------------------------------------------- effective minimum

@@ -361,19 +361,115 @@ def _data_hessian(problem, theta):
 
 
 def _assemble_full(T, a, eta):
-    """Eq. (B18) with the exact moments of :func:`wor_moments` (a6, a7 and the corrected a5)."""
-    Z, B, C, F, G = T["Z"], T["B"], T["C_S"], T["F"], T["G"]
-    Ze, s = Z.sum(axis=1), B.sum(axis=1)
-    ZZ, BmC = Z @ Z.T, B - C
+    """Eq. (B18) with the exact moments of :func:`wor_moments` (a6, a7 and the corrected a5),
+    from the tensors of :func:`_wor_tensors`."""
+    Z, B, C = T["Z"], T["B"], T["C_S"]
+    g = {"ZZ": Z @ Z.T, "Ze": Z.sum(axis=1), "ZB": Z @ B.T, "ZC": Z @ C.T, "BB": B @ B.T,
+         "CC": C @ C.T, "BC": B @ C.T, "Be": B.sum(axis=1), "F": T["F"], "G": T["G"]}
+    return _assemble_grams(g, a, eta)
+
+
+def _assemble_grams(g, a, eta):
+    """Eq. (B18) (exact moments) from sums over the data points i: ZZ = sum Z_i Z_i^T, Ze = sum
+    Z_i, ZB = sum Z_i B_i^T, ZC, BB, CC, BC likewise, Be = sum B_i, and F, G of Eq. (B20)."""
+    ZZ, Ze, BmC = g["ZZ"], g["Ze"], g["ZB"] - g["ZC"]
     inner = (a["a0"] * ZZ + a["a6"] * (jnp.outer(Ze, Ze) - ZZ)
-             + a["a1"] * (Z @ BmC.T + BmC @ Z.T)
-             + (a["a2"] - a["a7"]) * (B @ B.T + C @ C.T)
-             + (a["a5"] - a["a7"]) * (B @ C.T + C @ B.T)
-             + (a["a3"] - 2 * a["a2"] + a["a7"]) * F
-             + (a["a4"] - 2 * a["a5"] + a["a7"]) * G
-             + a["a7"] * jnp.outer(s, s))
+             + a["a1"] * (BmC + BmC.T)
+             + (a["a2"] - a["a7"]) * (g["BB"] + g["CC"])
+             + (a["a5"] - a["a7"]) * (g["BC"] + g["BC"].T)
+             + (a["a3"] - 2 * a["a2"] + a["a7"]) * g["F"]
+             + (a["a4"] - 2 * a["a5"] + a["a7"]) * g["G"]
+             + a["a7"] * jnp.outer(g["Be"], g["Be"]))
     D = 0.5 * eta ** 4 * inner
     return 0.5 * (D + D.T)
+
+
+def _linear_model(problem, theta):
+    """(X (M, P), Y (M, K), s, lambda) if ``problem`` is a linear model f(x) = W x with
+    W = theta.reshape(K, P) (row-major), l_i = s |y_i - W x_i|^2 and R = lambda |theta|^2 -- the
+    MNIST classifier of Sec. 4.2 -- else None. Checked numerically at ``theta`` on a few data
+    points (gradients and Hessian-vector products of l_i and R), not from names."""
+    if len(problem.data) != 2 or problem.data[0].ndim != 2 or problem.data[1].ndim != 2:
+        return None
+    X, Y = (np.asarray(d, dtype=np.float64) for d in problem.data)
+    (M, P), K = X.shape, Y.shape[1]
+    if K * P != problem.N:
+        return None
+    th = np.asarray(theta, dtype=np.float64)
+    W = th.reshape(K, P)
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal(problem.N)
+    idx = np.unique(np.r_[0, M - 1, rng.integers(0, M, 3)])
+    z = tuple(jnp.asarray(d[idx]) for d in (X, Y))
+    g = np.asarray(jax.vmap(jax.grad(problem.per_sample_loss), (None, 0))(jnp.asarray(th), z))
+    hv = np.asarray(jax.vmap(lambda zz: jax.jvp(lambda t: jax.grad(problem.per_sample_loss)(t, zz),
+                                                (jnp.asarray(th),), (jnp.asarray(v),))[1])(z))
+    lin = np.stack([np.outer(W @ X[i] - Y[i], X[i]).ravel() for i in idx])
+    s = float(np.sum(g * lin) / (2 * np.sum(lin * lin))) if np.any(lin) else 0.0
+    hv_lin = np.stack([(v.reshape(K, P) @ np.outer(X[i], X[i])).ravel() for i in idx])
+    lam = float(problem.hyper.get("lambda", np.nan)) if hasattr(problem, "hyper") else np.nan
+    gR = np.asarray(jax.grad(problem.regularizer)(jnp.asarray(th)))
+    hR = np.asarray(jax.jvp(jax.grad(problem.regularizer), (jnp.asarray(th),), (jnp.asarray(v),))[1])
+    tol = 1e-9
+    ok = (s > 0 and np.allclose(g, 2 * s * lin, rtol=tol, atol=tol * (1 + np.abs(g).max()))
+          and np.allclose(hv, 2 * s * hv_lin, rtol=tol, atol=tol * (1 + np.abs(hv).max()))
+          and np.isfinite(lam) and np.allclose(gR, 2 * lam * th, rtol=tol, atol=1e-300)
+          and np.allclose(hR, 2 * lam * v, rtol=tol, atol=1e-300))
+    return (X, Y, s, lam) if ok else None
+
+
+def _wor_grams_linear(X, Y, W, s, lam, n, chunk):
+    """The sums of :func:`_assemble_grams` for the linear model of :func:`_linear_model`,
+    without the N x M x M tensor S. With r_i = W x_i - y_i and c = n^2 (2s/M)^2:
+    V_i = (2s/M) r_i (x) x_i, U_i = (2s/M) I (x) x_i x_i^T (Eq. A9, B12), so
+    Z_i = n (2 lam V_i - U_i 2 lam theta) = -n (2s/M) 2 lam y_i (x) x_i,
+    B_i = c r_i (x) (G x_i - |x_i|^2 x_i) with G = sum_j x_j x_j^T,
+    C_i = c (Q x_i - |x_i|^2 r_i) (x) x_i with Q = sum_j r_j x_j^T, and S_ij = c (x_i.x_j) r_j (x) x_i
+    (i != j) gives F = c^2 [sum_ij (x_i.x_j)^2 (r_j r_j^T) (x) (x_i x_i^T) - Dg],
+    G_B20 = c^2 [sum_ij (x_i.x_j)^2 (r_j (x) x_i)(r_i (x) x_j)^T - Dg], Dg = sum_i |x_i|^4
+    (r_i (x) x_i)(r_i (x) x_i)^T; the double sums factor through (x_i.x_j)^2 = sum_st x_is x_it
+    x_js x_jt into P^2-dimensional moments. Cost O(M K^2 P^2 + M K P^3), memory O(chunk P^2)."""
+    M, P = X.shape
+    K = Y.shape[1]
+    N = K * P
+    R = X @ W.T - Y
+    G = X.T @ X
+    Q = R.T @ X
+    u = 2.0 * s / M
+    c = n ** 2 * u * u
+    out = {k: np.zeros((N, N)) for k in ("ZZ", "ZB", "ZC", "BB", "CC", "BC", "Dg")}
+    out["Ze"], out["Be"] = np.zeros(N), np.zeros(N)
+    Gam = np.zeros((K * K, P * P))   # sum_j vec(r_j r_j^T) vec(x_j x_j^T)^T
+    A = np.zeros((N, P * P))         # sum_i (r_i (x) x_i) vec(x_i x_i^T)^T
+    kron_rows = lambda a, b: (a[:, :, None] * b[:, None, :]).reshape(len(a), -1)  # noqa: E731
+    for lo in range(0, M, chunk):
+        x, y, r = X[lo:lo + chunk], Y[lo:lo + chunk], R[lo:lo + chunk]
+        x2 = np.einsum("ip,ip->i", x, x)
+        Zc = -n * u * 2 * lam * kron_rows(y, x)
+        Bc = c * kron_rows(r, x @ G - x2[:, None] * x)
+        Cc = c * kron_rows(x @ Q.T - x2[:, None] * r, x)
+        rx = kron_rows(r, x)
+        XX = kron_rows(x, x)
+        for key, (a_, b_) in {"ZZ": (Zc, Zc), "ZB": (Zc, Bc), "ZC": (Zc, Cc), "BB": (Bc, Bc),
+                              "CC": (Cc, Cc), "BC": (Bc, Cc)}.items():
+            out[key] += a_.T @ b_
+        out["Dg"] += (rx * (x2 * x2)[:, None]).T @ rx
+        out["Ze"] += Zc.sum(axis=0)
+        out["Be"] += Bc.sum(axis=0)
+        Gam += kron_rows(r, r).T @ XX
+        A += rx.T @ XX
+    F4 = np.zeros((K * K, P * P))
+    for lo in range(0, M, chunk):  # sum_i (Gam vec(x_i x_i^T)) vec(x_i x_i^T)^T
+        x = X[lo:lo + chunk]
+        XX = kron_rows(x, x)
+        F4 += (XX @ Gam.T).T @ XX
+    F = F4.reshape(K, K, P, P).transpose(0, 2, 1, 3).reshape(N, N)
+    AA = A @ A.T  # AA[(b,p),(a,q)] = sum_st A[(b,p),st] A[(a,q),st]; G[(a,p),(b,q)] = AA[(b,p),(a,q)]
+    Gdbl = AA.reshape(K, P, K, P).transpose(2, 1, 0, 3).reshape(N, N)
+    Dg = out.pop("Dg")
+    out["F"] = c * c * (F - Dg)
+    out["G"] = c * c * (Gdbl - Dg)
+    return out
 
 
 def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZE):
@@ -389,8 +485,11 @@ def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZ
                     + (a5 - a7)(B C^T + C B^T) + (a3 - 2 a2 + a7) F + (a4 - 2 a5 + a7) G
                     + a7 B e e^T B^T ]
 
-        (with a6 = a7 = 0 and the printed a5 this is Eq. B18). Needs the N x M x M tensor S;
-        refused (ValueError) when that needs more than ~1 GB (not possible for MNIST).
+        (with a6 = a7 = 0 and the printed a5 this is Eq. B18). Needs the N x M x M tensor S,
+        except for a linear model f = W x with squared loss and ridge (the MNIST classifier,
+        recognised numerically), where the sums over pairs of data points factor into data
+        moments (:func:`_wor_grams_linear`; MNIST in seconds); otherwise refused (ValueError)
+        when S needs more than ~1 GB.
         ``"b21"``: Eq. (B21), 1/2 eta^4 a2 B B^T, with B_{a i} = n^2 [(H_L)_{ab} - U_{ab i}] V_{b i}
         (H_L the Hessian of the data loss L, U_i = M^{-1} d^2 l_i); B B^T is accumulated in
         chunks of ``chunk_size`` points with per-sample Hessian-vector products, never forming
@@ -408,6 +507,11 @@ def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZ
     a = wor_moments(m, M)
     if method == "full":
         need = _wor_full_bytes(N, M)
+        lin = _linear_model(problem, theta) if need > FULL_WOR_MAX_BYTES else None
+        if lin is not None:
+            X, Y, s, lam = lin
+            W = np.asarray(theta, dtype=np.float64).reshape(Y.shape[1], X.shape[1])
+            return _assemble_grams(_wor_grams_linear(X, Y, W, s, lam, n, chunk_size), a, eta)
         if need > FULL_WOR_MAX_BYTES:
             raise ValueError(
                 f"method='full' needs the N x M x M tensor S of Eq. (B12): about {need / 1e9:.3g} GB "

@@ -53,7 +53,8 @@ def theory(problem, scheme, eta, m, *, theta0=None, wor_method="full"):
     eta, m : learning rate and minibatch size (m must divide M for WOR).
     theta0 : the minimum of L + R, if already known (default: computed by Newton).
     wor_method : the D-hat form for WOR, "full" (Eq. B18), "b21" or "eq18" (see
-        :func:`noneq.noise.diffusion_wor`); use "b21" where "full" does not fit in memory.
+        :func:`noneq.noise.diffusion_wor`). "full" works for small data sets and for linear
+        models such as the MNIST classifier (seconds); elsewhere use "b21" when it is refused.
 
     Returns
     -------

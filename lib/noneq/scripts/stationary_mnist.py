@@ -68,8 +68,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=2023, help="jax.random.key seed")
     parser.add_argument("--small", action="store_true", help="a seconds-long test version (6,000 images)")
     parser.add_argument("--schemes", default="wr,wor", help="comma-separated subset of wr,wor")
-    parser.add_argument("--wor-method", default="b21", choices=("b21", "eq18"),
-                        help="D-hat of the WOR theory used for the start (Eq. B21 or Eq. 18)")
+    parser.add_argument("--wor-method", default="b21", choices=("full", "b21", "eq18"),
+                        help="D-hat of the WOR theory used for the start (Eq. B18, B21 or 18; the stored runs used b21)")
     for s in ("wr", "wor"):
         parser.add_argument(f"--{s}-segments", type=int, default=None)
         parser.add_argument(f"--{s}-segment-steps", type=int, default=None, help="SGD steps per segment")
