@@ -488,7 +488,7 @@ def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZ
         (with a6 = a7 = 0 and the printed a5 this is Eq. B18). Needs the N x M x M tensor S,
         except for a linear model f = W x with squared loss and ridge (the MNIST classifier,
         recognised numerically), where the sums over pairs of data points factor into data
-        moments (:func:`_wor_grams_linear`; MNIST in seconds); otherwise refused (ValueError)
+        moments (``noise._wor_grams_linear``; MNIST in seconds); otherwise refused (ValueError)
         when S needs more than ~1 GB.
         ``"b21"``: Eq. (B21), 1/2 eta^4 a2 B B^T, with B_{a i} = n^2 [(H_L)_{ab} - U_{ab i}] V_{b i}
         (H_L the Hessian of the data loss L, U_i = M^{-1} d^2 l_i); B B^T is accumulated in
