@@ -425,7 +425,7 @@ def test_divergence_raises(reg):
     with pytest.raises(sim.DivergenceError, match=r"diverged between step \d+ and step \d+ .*reduce eta"):
         sim.ensemble_loss(prob, algo, th0, 30, jax.random.split(KEY, 5), record_every=10)
     with pytest.raises(sim.DivergenceError, match=r"diverged between step \d+ and step 1[0-6]: "):
-        sim.trajectory(prob, algo, th0, 400, KEY, record_every=100, chunk_steps=16)  # split records
+        sim.trajectory(prob, algo, th0, 4000, KEY, record_every=1000, chunk_steps=16)  # split records
     with pytest.raises(sim.DivergenceError, match=r"diverged at step \d+: .*reduce eta"):
         sim.stationary(prob, algo, th0, 12_000, KEY, burn_in=600, theory=_theory_wr(prob, th0, 1e-5, 10),
                        chunk_steps=1500)

@@ -76,6 +76,8 @@ EPOCH_KINDS = ("wor", "sgworld")
 BOUND = 1e8
 #: memory budget (bytes) for the random numbers and outputs of one chunk
 CHUNK_BYTES = 1 << 24
+#: a single record interval may use up to this many bytes before it is split into several calls
+RECORD_BYTES = 8 * CHUNK_BYTES
 #: most samples in one chunk of a single run
 MAX_CHUNK = 1 << 17
 #: scan unroll factor of the innermost loop
@@ -626,17 +628,19 @@ def _chunk_calls(problem, algo, n, k, runs, chunk_steps):
     of its output (0: the call ends inside a record).
 
     Normally kk = k and R from :func:`_records_per_chunk`. When one record of k samples does
-    not fit the memory budget (a large ``record_every``, many runs), each record is split into
+    not fit the memory budget (``RECORD_BYTES``, or ``chunk_steps`` when given; a large
+    ``record_every``, many runs), each record is split into
     calls of a power-of-two ``sub`` samples plus one call for the remainder k mod sub, and only
     the call that ends the record keeps its output (the last, partial record uses masked calls
     of ``sub``). So memory stays O(chunk) whatever k is.
     """
     if chunk_steps is None:
         cap = min(MAX_CHUNK, CHUNK_BYTES // (_sample_bytes(problem, algo, runs) * runs))
+        whole = RECORD_BYTES // (_sample_bytes(problem, algo, runs) * runs)  # one record, unsplit
     else:
-        cap = chunk_steps // algo.epoch_steps
+        cap = whole = chunk_steps // algo.epoch_steps
     n_rec = -(-n // k)
-    if k <= max(cap, 1):
+    if k <= max(cap, whole, 1):
         R = _records_per_chunk(problem, algo, n_rec, k, runs, chunk_steps)
         return [(c * R * k, R, k, min(R, n_rec - c * R)) for c in range(-(-n_rec // R))]
     sub = 1 << (max(cap, 1).bit_length() - 1)
