@@ -70,3 +70,41 @@ def main(argv, *, name, doc, run, full, small, keys, parameters):
     (out_dir / "PROVENANCE.json").write_text(json.dumps(prov, indent=2) + "\n")
     print(f"wrote {target} ({target.stat().st_size / 1e3:.0f} kB) in {times['total_s']} s", file=sys.stderr)
     return 0
+
+
+def stationary_cli(argv, *, doc, out, small_help, sample_opt, sample_help, burn_help, sizes, extra=None):
+    """The command line of the ``stationary_*`` scripts: ``--out``, ``--seed`` (default 2023),
+    ``--small``, ``--schemes`` (a subset of wr,wor) and, per scheme, ``--{s}-segments``,
+    ``--{s}-{sample_opt}`` and ``--{s}-burn-in``; ``extra(parser)`` adds script options.
+
+    ``sizes`` = {"paper": {scheme: ...}, "small": {...}} gives (segments, samples per segment,
+    burn-in) per scheme, as a 3-sequence or a dict in that order. Returns (args, schemes,
+    {scheme: {"segments": .., <sample_opt with _>: .., "burn_in": ..}}), command-line values
+    overriding the table."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--out", default=out, help="output folder")
+    parser.add_argument("--seed", type=int, default=2023, help="jax.random.key seed")
+    parser.add_argument("--small", action="store_true", help=small_help)
+    parser.add_argument("--schemes", default="wr,wor", help="comma-separated subset of wr,wor")
+    if extra is not None:
+        extra(parser)
+    for scheme in ("wr", "wor"):
+        parser.add_argument(f"--{scheme}-segments", type=int, default=None)
+        parser.add_argument(f"--{scheme}-{sample_opt}", type=int, default=None, help=sample_help)
+        parser.add_argument(f"--{scheme}-burn-in", type=int, default=None, help=burn_help)
+    args = parser.parse_args(argv)
+    schemes = [x for x in args.schemes.split(",") if x]
+    if not schemes or any(x not in ("wr", "wor") for x in schemes):
+        parser.error(f"--schemes must be a subset of wr,wor, got {args.schemes!r}")
+    keys = ("segments", sample_opt.replace("-", "_"), "burn_in")
+    table = sizes["small" if args.small else "paper"]
+    out_sizes = {}
+    for scheme in schemes:
+        row = table[scheme]
+        vals = [row[k] for k in keys] if isinstance(row, dict) else list(row)
+        for i, k in enumerate(keys):
+            v = getattr(args, f"{scheme}_{k}")
+            if v is not None:
+                vals[i] = v
+        out_sizes[scheme] = dict(zip(keys, vals))
+    return args, schemes, out_sizes

@@ -38,7 +38,6 @@ seed, parameters, sizes, library version, wall times, device, date, sha256 of th
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import hashlib
 import json
@@ -49,6 +48,8 @@ import shlex
 import sys
 import time
 import warnings
+
+from . import _common
 
 #: run sizes in SGD steps: (segments, steps per segment, burn-in steps); WOR steps are
 #: multiples of n = 600 (small: n = 60)
@@ -63,22 +64,15 @@ SMALL_N_TRAIN = None
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="data/stationary-mnist", help="output folder")
-    parser.add_argument("--seed", type=int, default=2023, help="jax.random.key seed")
-    parser.add_argument("--small", action="store_true", help="a seconds-long test version (6,000 images)")
-    parser.add_argument("--schemes", default="wr,wor", help="comma-separated subset of wr,wor")
-    parser.add_argument("--wor-method", default="b21", choices=("full", "b21", "eq18"),
-                        help="D-hat of the WOR theory used for the start (Eq. B18, B21 or 18; the stored runs used b21)")
-    for s in ("wr", "wor"):
-        parser.add_argument(f"--{s}-segments", type=int, default=None)
-        parser.add_argument(f"--{s}-segment-steps", type=int, default=None, help="SGD steps per segment")
-        parser.add_argument(f"--{s}-burn-in", type=int, default=None, help="burn-in SGD steps")
-    args = parser.parse_args(argv)
+    def wor_method(parser):
+        parser.add_argument("--wor-method", default="b21", choices=("full", "b21", "eq18"),
+                            help="D-hat of the WOR theory used for the start (Eq. B18, B21 or 18; the "
+                                 "stored runs used b21)")
 
-    schemes = [s for s in args.schemes.split(",") if s]
-    if not schemes or any(s not in ("wr", "wor") for s in schemes):
-        parser.error(f"--schemes must be a subset of wr,wor, got {args.schemes!r}")
+    args, schemes, sizes = _common.stationary_cli(
+        argv, doc=__doc__, out="data/stationary-mnist", small_help="a seconds-long test version (6,000 images)",
+        sample_opt="segment-steps", sample_help="SGD steps per segment", burn_help="burn-in SGD steps",
+        sizes=SIZES, extra=wor_method)
 
     import jax
     import numpy as np
@@ -86,13 +80,6 @@ def main(argv=None) -> int:
     import noneq
     from noneq import landscape, mnist, problems, stationary
     from noneq.data import save_npz
-
-    sizes = {s: list(SIZES["small" if args.small else "paper"][s]) for s in schemes}
-    for s in schemes:
-        for i, opt in enumerate(("segments", "segment_steps", "burn_in")):
-            v = getattr(args, f"{s}_{opt}")
-            if v is not None:
-                sizes[s][i] = v
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,7 +111,7 @@ def main(argv=None) -> int:
         else:
             entropy = None
             arrays["wor_centre"] = np.asarray(th.theta0)
-        K, S, B = sizes[s]
+        K, S, B = sizes[s].values()
         say(f"{s}: theory in {time.time() - t0:.0f} s; {K} segments x {S} steps after {B} burn-in steps")
         run = mnist.run_segments(problem, th, K, S, jax.random.fold_in(key, idx), burn_in_steps=B,
                                  entropy=entropy, progress=say)
@@ -150,7 +137,7 @@ def main(argv=None) -> int:
         **extra,
         "start": "a draw from the theory's Gaussian N(centre, Sigma) (mnist.sample_state), then the burn-in",
         "sizes": {s: {"segments": K, "segment_steps": S, "burn_in_steps": B, "total_steps": K * S + B}
-                  for s, (K, S, B) in sizes.items()},
+                  for s, (K, S, B) in ((s, z.values()) for s, z in sizes.items())},
         "wall_time_s": walls,
         "noneq_version": noneq.__version__,
         "jax_version": jax.__version__,

@@ -20,7 +20,6 @@ seconds-long version with the same outputs (for tests).
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import hashlib
 import json
@@ -30,6 +29,8 @@ import platform
 import shlex
 import sys
 import time
+
+from . import _common
 
 #: the paper's sizes (Sec. 4.3-4.4) and a small test version
 SIZES = {
@@ -44,17 +45,10 @@ BINS_2D = {"wr": 80, "wor": 60}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="data/stationary-regression", help="output folder")
-    parser.add_argument("--seed", type=int, default=2023, help="jax.random.key seed")
-    parser.add_argument("--small", action="store_true", help="a seconds-long test version")
-    parser.add_argument("--schemes", default="wr,wor", help="comma-separated subset of wr,wor")
-    for s in ("wr", "wor"):
-        parser.add_argument(f"--{s}-segments", type=int, default=None)
-        parser.add_argument(f"--{s}-segment-samples", type=int, default=None,
-                            help="samples per segment (steps for WR, epochs for WOR)")
-        parser.add_argument(f"--{s}-burn-in", type=int, default=None, help="burn-in samples")
-    args = parser.parse_args(argv)
+    args, schemes, sizes = _common.stationary_cli(
+        argv, doc=__doc__, out="data/stationary-regression", small_help="a seconds-long test version",
+        sample_opt="segment-samples", sample_help="samples per segment (steps for WR, epochs for WOR)",
+        burn_help="burn-in samples", sizes=SIZES)
 
     import jax
     import numpy as np
@@ -62,16 +56,6 @@ def main(argv=None) -> int:
     import noneq
     from noneq import landscape, nessplots, problems, stationary
     from noneq.data import save_npz
-
-    schemes = [s for s in args.schemes.split(",") if s]
-    if not schemes or any(s not in ("wr", "wor") for s in schemes):
-        parser.error(f"--schemes must be a subset of wr,wor, got {args.schemes!r}")
-    sizes = {s: dict(SIZES["small" if args.small else "paper"][s]) for s in schemes}
-    for s in schemes:
-        for k, opt in (("segments", "segments"), ("segment_samples", "segment_samples"), ("burn_in", "burn_in")):
-            v = getattr(args, f"{s}_{opt}")
-            if v is not None:
-                sizes[s][k] = v
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
