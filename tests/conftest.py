@@ -16,3 +16,20 @@ def reg_wr():
     p = problems.regression()
     theta0 = np.asarray(landscape.minimum(p))
     return p, theta0, stationary.theory(p, "wr", 1e-7, 10, theta0=theta0)
+
+
+@pytest.fixture(scope="session")
+def segment_path():
+    """``f(problem, algo, start, keys, n)``: the path of consecutive trajectories of ``n`` steps,
+    one per key, each starting where the last ended; shape (len(keys) n + 1, N), start included
+    (what the segment runners of noneq.mnist and noneq.nessplots must reproduce)."""
+    from noneq import sim
+
+    def run(problem, algo, start, keys, n):
+        parts, theta = [], start
+        for k, key in enumerate(keys):
+            tr = sim.trajectory(problem, algo, theta, n, key)
+            parts.append(tr.theta if k == 0 else tr.theta[1:])
+            theta = tr.theta_final
+        return np.concatenate(parts)
+    return run

@@ -96,24 +96,17 @@ def test_sample_state_is_reproducible_and_has_the_theory_covariance(reg_wr):
 
 
 # ------------------------------------------------------------------------------ running
-def test_run_segments_is_the_concatenated_trajectory(reg_wr):
+def test_run_segments_is_the_concatenated_trajectory(reg_wr, segment_path):
     """Pooled statistics of 2 segments equal those computed directly from the same path."""
     p, theta0, wr = reg_wr
     key, K, n = jax.random.key(7), 2, 3000
     start = theta0 + 1e-4
     run = mnist.run_segments(p, wr, K, n, key, start=start, entropy=(wr.C, wr.Sigma, wr.D), windows=(1, 2))
-    keys = jax.random.split(key, K + 2)
-    algo = sim.wr(p, 1e-7, 10)
-    parts, theta = [], start
-    for k in range(K):
-        tr = sim.trajectory(p, algo, theta, n, keys[k + 2])
-        parts.append(tr.theta if k == 0 else tr.theta[1:])
-        theta = tr.theta_final
-    path = np.concatenate(parts)
+    path = segment_path(p, sim.wr(p, 1e-7, 10), start, jax.random.split(key, K + 2)[2:], n)
     P = mnist.pool(run)
     assert P.n == K * n and P.segments == K
     np.testing.assert_array_equal(run["start"], start)
-    np.testing.assert_array_equal(run["theta_final"], theta)
+    np.testing.assert_array_equal(run["theta_final"], path[-1])
     # rounding only: the pooled (Chan) covariance vs numpy's two-pass one
     np.testing.assert_allclose(P.cov, np.cov(path[1:].T), rtol=1e-8, atol=1e-20)
     np.testing.assert_allclose(P.mean, path[1:].mean(0) - theta0, rtol=1e-8, atol=1e-16)

@@ -71,19 +71,12 @@ def test_load_stationary_missing_and_corrupt(tmp_path, small_run):
 
 
 # ------------------------------------------------------------------------------ run_segments
-def test_run_segments_is_the_concatenated_trajectory(reg_wr):
+def test_run_segments_is_the_concatenated_trajectory(reg_wr, segment_path):
     """Pooled statistics of 2 segments equal those computed directly from the same path."""
     p, theta0, wr = reg_wr
     key, K, n = jax.random.key(7), 2, 6000
     run = npl.run_segments(p, wr, K, n, key, burn_in_samples=0)
-    keys = jax.random.split(key, K + 1)
-    algo = sim.wr(p, 1e-7, 10)
-    parts, theta = [], theta0
-    for k in range(K):
-        tr = sim.trajectory(p, algo, theta, n, keys[k + 1])
-        parts.append(tr.theta if k == 0 else tr.theta[1:])
-        theta = tr.theta_final
-    path = np.concatenate(parts)  # (K n + 1, N), the start included
+    path = segment_path(p, sim.wr(p, 1e-7, 10), theta0, jax.random.split(key, K + 1)[1:], n)  # start included
     S = npl.summarize(run)
     # rounding only: the pooled (Chan) covariance vs numpy's two-pass one
     np.testing.assert_allclose(S.cov, np.cov(path[1:].T), rtol=1e-8, atol=1e-20)
