@@ -34,7 +34,6 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import landscape, ness, noise, problems, sim
 
@@ -104,7 +103,10 @@ def loop_floor(problem, algo, n_steps, key):
 
 @partial(jax.jit, static_argnames=("runs",))
 def _update_scan(problem, algo, theta, rand, *, runs=False):
-    step = jax.vmap(sim._sample_step, in_axes=(None, None, 0, 0)) if runs else sim._sample_step
+    step = sim._sample_step
+    if runs:  # rand (runs, S, ...): scan time-major, vectorized over the runs, as sim.ensemble_loss
+        step = jax.vmap(step, in_axes=(None, None, 0, 0))
+        rand = jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, 1), rand)
     return jax.lax.scan(lambda th, r: (step(problem, algo, th, r), None), theta, rand)[0]
 
 
@@ -135,13 +137,8 @@ def ensemble_updates_only(problem, algo, theta, n_steps, keys):
     :func:`noneq.sim.ensemble_loss`, sharded over the devices like it. Returns ``f() -> thetas``."""
     S = 100 // algo.epoch_steps
     rand = sim._random_inputs(problem, algo, keys, jnp.arange(S, dtype=jnp.int32), False)  # (runs, S, ...)
-    rand = jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, 1), rand)  # (S, runs, ...)
     thetas = jnp.broadcast_to(jnp.asarray(theta), (keys.shape[0], problem.N))
-    devices = jax.devices()
-    if len(devices) > 1 and keys.shape[0] % len(devices) == 0:
-        mesh = Mesh(np.array(devices), ("runs",))
-        thetas = jax.device_put(thetas, NamedSharding(mesh, PartitionSpec("runs")))
-        rand = jax.device_put(rand, NamedSharding(mesh, PartitionSpec(None, "runs")))
+    thetas, rand = sim._shard_runs(thetas, rand)
     return _replay(problem, algo, thetas, rand, n_steps // 100, runs=True)
 
 

@@ -401,15 +401,15 @@ def _linear_model(problem, theta):
     v = rng.standard_normal(problem.N)
     idx = np.unique(np.r_[0, M - 1, rng.integers(0, M, 3)])
     z = tuple(jnp.asarray(d[idx]) for d in (X, Y))
-    g = np.asarray(jax.vmap(jax.grad(problem.per_sample_loss), (None, 0))(jnp.asarray(th), z))
-    hv = np.asarray(jax.vmap(lambda zz: jax.jvp(lambda t: jax.grad(problem.per_sample_loss)(t, zz),
-                                                (jnp.asarray(th),), (jnp.asarray(v),))[1])(z))
-    lin = np.stack([np.outer(W @ X[i] - Y[i], X[i]).ravel() for i in idx])
+    grad_l = jax.grad(problem.per_sample_loss)
+    g = np.asarray(jax.vmap(grad_l, (None, 0))(th, z))
+    hv = np.asarray(jax.vmap(lambda zz: jax.jvp(lambda t: grad_l(t, zz), (th,), (v,))[1])(z))
+    lin = np.stack([np.outer(W @ X[i] - Y[i], X[i]).ravel() for i in idx])  # (W x - y) (x) x
     s = float(np.sum(g * lin) / (2 * np.sum(lin * lin))) if np.any(lin) else 0.0
     hv_lin = np.stack([(v.reshape(K, P) @ np.outer(X[i], X[i])).ravel() for i in idx])
-    lam = float(problem.hyper.get("lambda", np.nan)) if hasattr(problem, "hyper") else np.nan
-    gR = np.asarray(jax.grad(problem.regularizer)(jnp.asarray(th)))
-    hR = np.asarray(jax.jvp(jax.grad(problem.regularizer), (jnp.asarray(th),), (jnp.asarray(v),))[1])
+    lam = float(problem.hyper.get("lambda", np.nan))
+    gR = np.asarray(jax.grad(problem.regularizer)(th))
+    hR = np.asarray(jax.jvp(jax.grad(problem.regularizer), (th,), (v,))[1])
     tol = 1e-9
     ok = (s > 0 and np.allclose(g, 2 * s * lin, rtol=tol, atol=tol * (1 + np.abs(g).max()))
           and np.allclose(hv, 2 * s * hv_lin, rtol=tol, atol=tol * (1 + np.abs(hv).max()))

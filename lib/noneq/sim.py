@@ -38,6 +38,7 @@ checked: a non-finite theta or max|theta| > ``bound`` raises :class:`DivergenceE
 from __future__ import annotations
 
 import math
+import os
 from functools import partial
 from typing import NamedTuple
 
@@ -610,22 +611,29 @@ def _pow2_at_least(n):
     return 1 << max(0, int(n) - 1).bit_length()
 
 
+def _budget(problem, algo, runs, chunk_steps, nbytes=CHUNK_BYTES, limit=MAX_CHUNK):
+    """Samples per compiled call: ``chunk_steps`` (in samples) when given, else what fits in
+    ``nbytes`` for ``runs`` runs, at most ``limit`` (None: no limit)."""
+    if chunk_steps is not None:
+        return chunk_steps // algo.epoch_steps
+    fit = nbytes // (_sample_bytes(problem, algo, runs) * runs)
+    return fit if limit is None else min(limit, fit)
+
+
 def _records_per_chunk(problem, algo, n_records, k, runs, chunk_steps, multiple=1):
     """Records per chunk R: a multiple of ``multiple``, within the memory budget, and a power of
     two times ``multiple`` (so that runs of different lengths share compiled chunks)."""
-    if chunk_steps is None:
-        cap = min(MAX_CHUNK, CHUNK_BYTES // (_sample_bytes(problem, algo, runs) * runs)) // k
-    else:
-        cap = chunk_steps // (algo.epoch_steps * k)
+    cap = _budget(problem, algo, runs, chunk_steps) // k
     units = max(1, cap // multiple)
     units = min(1 << (units.bit_length() - 1), _pow2_at_least(-(-n_records // multiple)))
     return units * multiple
 
 
 def _chunk_calls(problem, algo, n, k, runs, chunk_steps):
-    """The compiled calls that run n samples recorded every k: a list of (s0, R, kk, take),
-    each running R records of kk samples from sample s0 and keeping the first ``take`` records
-    of its output (0: the call ends inside a record).
+    """The compiled calls that run n samples recorded every k: a list of
+    (s0, R, kk, take, masked), each running R records of kk samples from sample s0, keeping the
+    first ``take`` records of its output (0: the call ends inside a record), ``masked`` when it
+    runs past sample n (see :func:`_scan_records`).
 
     Normally kk = k and R from :func:`_records_per_chunk`. When one record of k samples does
     not fit the memory budget (``RECORD_BYTES``, or ``chunk_steps`` when given; a large
@@ -634,15 +642,13 @@ def _chunk_calls(problem, algo, n, k, runs, chunk_steps):
     the call that ends the record keeps its output (the last, partial record uses masked calls
     of ``sub``). So memory stays O(chunk) whatever k is.
     """
-    if chunk_steps is None:
-        cap = min(MAX_CHUNK, CHUNK_BYTES // (_sample_bytes(problem, algo, runs) * runs))
-        whole = RECORD_BYTES // (_sample_bytes(problem, algo, runs) * runs)  # one record, unsplit
-    else:
-        cap = whole = chunk_steps // algo.epoch_steps
+    cap = _budget(problem, algo, runs, chunk_steps)
+    whole = _budget(problem, algo, runs, chunk_steps, RECORD_BYTES, None)  # one record, unsplit
     n_rec = -(-n // k)
-    if k <= max(cap, whole, 1):
+    if k <= max(whole, 1):
         R = _records_per_chunk(problem, algo, n_rec, k, runs, chunk_steps)
-        return [(c * R * k, R, k, min(R, n_rec - c * R)) for c in range(-(-n_rec // R))]
+        calls = [(c * R * k, R, k, min(R, n_rec - c * R)) for c in range(-(-n_rec // R))]
+        return [(s0, R_, kk, take, s0 + R_ * kk > n) for s0, R_, kk, take in calls]
     sub = 1 << (max(cap, 1).bit_length() - 1)
     calls = []
     for r in range(n_rec):
@@ -652,7 +658,7 @@ def _chunk_calls(problem, algo, n, k, runs, chunk_steps):
         else:
             pieces = [sub] * -(-length // sub)
         for j, kk in enumerate(pieces):
-            calls.append((a, 1, kk, int(j == len(pieces) - 1)))
+            calls.append((a, 1, kk, int(j == len(pieces) - 1), a + kk > n))
             a += kk
     return calls
 
@@ -713,9 +719,8 @@ def trajectory(problem, algo, theta0, n_steps, key, *, record_every=None, bound=
     bound = _check_bound(bound)
     n, k = _record_plan(algo, n_steps, record_every)
     out = [np.asarray(theta)[None]]  # the last record is theta_final when k does not divide n
-    for s0, R, kk, take in _chunk_calls(problem, algo, n, k, 1, chunk_steps):
-        theta, obs, ok = _chunk(problem, algo, theta, key, s0, n, bound, R=R, k=kk, mode="theta",
-                                masked=s0 + R * kk > n)
+    for s0, R, kk, take, masked in _chunk_calls(problem, algo, n, k, 1, chunk_steps):
+        theta, obs, ok = _chunk(problem, algo, theta, key, s0, n, bound, R=R, k=kk, mode="theta", masked=masked)
         bad = _first_bad(ok, max(take, 1))
         if bad >= 0:
             ne = algo.epoch_steps
@@ -735,8 +740,6 @@ def use_cpu_cores(n=None):
     A single trajectory is sequential and stays on one core; an ensemble of 1000 regression
     runs gains about 1.6x on 2 cores. Results are identical with and without it.
     """
-    import os
-
     if n is None:
         n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     n = _check_int("n", n, 1, "a number of cores")
@@ -795,9 +798,9 @@ def ensemble_loss(problem, algo, theta0, n_steps, keys, *, record_every=None, lo
     n, k = _record_plan(algo, n_steps, record_every)
     thetas, keys = _shard_runs(theta0, keys)
     out = [np.asarray(jax.vmap(problem.loss)(theta0))[:, None]]
-    for s0, R, kk, take in _chunk_calls(problem, algo, n, k, runs, chunk_steps):
+    for s0, R, kk, take, masked in _chunk_calls(problem, algo, n, k, runs, chunk_steps):
         thetas, obs, ok = _ensemble_chunk(problem, algo, thetas, keys, s0, n, bound, R=R, k=kk, mode="loss",
-                                          masked=s0 + R * kk > n)
+                                          masked=masked)
         ok = np.asarray(ok[:, :max(take, 1)])
         if not ok.all():
             run = int(np.argmax(~ok.all(axis=1)))
@@ -926,7 +929,7 @@ class _Accumulator:
         self.batches = 0
         self.bsum = None
         self.bsq = None
-        self._batch = None  # the batch being filled: [chunks, n, mean, M2, area, entropy n, entropy s1]
+        self._batch = None  # the batch being filled (a dict of merged chunk statistics)
 
     @staticmethod
     def _merge(n, mean, M2, nb, mean_b, M2_b):
@@ -948,22 +951,25 @@ class _Accumulator:
                     acc[key] = acc[key] + e[key]
         if not full:
             return
-        en = np.array([float(e["n"]) for e in st["entropy"]]) if self.ent is not None else np.zeros(0)
-        es = np.array([float(e["s1"]) for e in st["entropy"]]) if self.ent is not None else np.zeros(0)
+        ent_n = np.array([float(e["n"]) for e in st["entropy"]]) if self.ent is not None else None
+        ent_s1 = np.array([float(e["s1"]) for e in st["entropy"]]) if self.ent is not None else None
         b = self._batch
-        if b is None:
-            b = [0, 0.0, np.zeros_like(st["mean"]), np.zeros_like(st["M2"]), np.zeros_like(st["area"]),
-                 np.zeros_like(en), np.zeros_like(es)]
-        b[1], b[2], b[3] = self._merge(b[1], b[2], b[3], nb, st["mean"], st["M2"])
-        b[0] += 1
-        b[4], b[5], b[6] = b[4] + st["area"], b[5] + en, b[6] + es
+        if b is None:  # a new batch: the first of its chunks
+            b = {"chunks": 1, "n": nb, "mean": st["mean"], "M2": st["M2"], "area": st["area"],
+                 "ent_n": ent_n, "ent_s1": ent_s1}
+        else:
+            b["n"], b["mean"], b["M2"] = self._merge(b["n"], b["mean"], b["M2"], nb, st["mean"], st["M2"])
+            b["chunks"] += 1
+            b["area"] = b["area"] + st["area"]
+            if ent_n is not None:
+                b["ent_n"], b["ent_s1"] = b["ent_n"] + ent_n, b["ent_s1"] + ent_s1
         self._batch = b
-        if b[0] < self.per_batch:
+        if b["chunks"] < self.per_batch:
             return
-        vals = [b[2], b[3] / max(b[1] - 1, 1), b[4] / b[1]]
-        if self.ent is not None:
-            vals.append(b[6] / np.maximum(b[5], 1))
         self._batch = None
+        vals = [b["mean"], b["M2"] / max(b["n"] - 1, 1), b["area"] / b["n"]]
+        if ent_n is not None:
+            vals.append(b["ent_s1"] / np.maximum(b["ent_n"], 1))
         self.batches += 1
         if self.bsum is None:
             self.bsum = [np.zeros_like(v) for v in vals]
@@ -1102,7 +1108,7 @@ def stationary(problem, algo, theta0, n_steps, key, *, theta_ref=None, burn_in=0
         raise ValueError(f"burn_in must leave at least 2 samples: n_steps = {n_steps}, burn_in = {burn_in}.")
     W, edges = _theory(theory, problem.N, windows, sigma_edges, sigma_bins)
     S = _records_per_chunk(problem, algo, n, 1, 1, chunk_steps, multiple=L)
-    n_full = sum(1 for c in range(-(-n // S)) if c * S >= burn and (c + 1) * S <= n)
+    n_full = max(0, n // S - -(-burn // S))  # chunks c with c S >= burn and (c + 1) S <= n
     if batches is None:
         per_batch = 1
     else:
