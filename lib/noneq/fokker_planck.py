@@ -76,14 +76,7 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # small helpers and the course's 2-D examples
 # ---------------------------------------------------------------------------------------------
-def _positive(name, value):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number > 0, got {value!r}.") from None
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
-    return v
+_positive = ness._positive
 
 
 def _count(name, value, minimum=1):

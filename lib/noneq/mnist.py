@@ -523,12 +523,7 @@ def scaled_sigma(theory, eta, m, M):
 
     if not isinstance(theory, stationary.Theory):
         raise ValueError("theory must be a noneq.stationary.Theory.")
-    try:
-        eta = float(eta)
-    except (TypeError, ValueError):
-        raise ValueError(f"eta (the learning rate) must be a number > 0, got {eta!r}.") from None
-    if not (np.isfinite(eta) and eta > 0):
-        raise ValueError(f"eta (the learning rate) must be a finite number > 0, got {eta!r}.")
+    eta = ness._eta(eta)
     if isinstance(M, bool) or int(M) != M or M < 2 or M % theory.m:
         raise ValueError(f"M must be the reference theory's number of data points (a multiple of m={theory.m}), "
                          f"got {M!r}.")

@@ -45,16 +45,22 @@ def _concrete(x):
     return not isinstance(x, jax.core.Tracer)
 
 
-def _eta(eta):
-    if not _concrete(eta):
-        return eta
+def _positive(name, value):
+    """``value`` as a float, or a ValueError naming ``name`` unless it is a finite number > 0
+    (traced values pass unchecked)."""
+    if not _concrete(value):
+        return value
     try:
-        eta_f = float(eta)
+        v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"eta (the learning rate) must be a number > 0, got {eta!r}.") from None
-    if not (eta_f > 0 and np.isfinite(eta_f)):
-        raise ValueError(f"eta (the learning rate) must be a finite number > 0, got {eta!r}.")
-    return eta_f
+        raise ValueError(f"{name} must be a number > 0, got {value!r}.") from None
+    if not (v > 0 and np.isfinite(v)):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    return v
+
+
+def _eta(eta):
+    return _positive("eta (the learning rate)", eta)
 
 
 def _matrix(name, A, N=None, *, symmetric=False, pos_def=False):

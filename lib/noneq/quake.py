@@ -77,13 +77,7 @@ class QuakeTheory(NamedTuple):
 
 
 def _check_zeta(zeta):
-    try:
-        z = float(zeta)
-    except (TypeError, ValueError):
-        raise ValueError(f"zeta (the earthquake noise magnitude) must be a number > 0, got {zeta!r}.") from None
-    if not (np.isfinite(z) and z > 0):
-        raise ValueError(f"zeta (the earthquake noise magnitude) must be a finite number > 0, got {zeta!r}.")
-    return z
+    return ness._positive("zeta (the earthquake noise magnitude)", zeta)
 
 
 def lyapunov_mobility(mobility, H_eff, D):
