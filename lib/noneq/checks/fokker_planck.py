@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import fail, ok
+from ._common import as_array, fail, ok
 
 __all__ = [
     "check_circulation_from_lyapunov",
@@ -29,18 +29,6 @@ def _random_system(rng, N=2):
     return H, D, float(rng.uniform(0.005, 0.05))
 
 
-def _as_matrix(value, shape, ex, what):
-    try:
-        M = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        fail(ex, f"{what} must be an array of numbers, got {type(value).__name__}.")
-    if M.shape != shape:
-        fail(ex, f"{what} must have shape {shape}, got {M.shape}.")
-    if not np.all(np.isfinite(M)):
-        fail(ex, f"{what} contains nan or inf.")
-    return M
-
-
 # ---------------------------------------------------------------------------------------------
 # chapter "The Fokker-Planck equation and stationary states"
 # ---------------------------------------------------------------------------------------------
@@ -52,7 +40,7 @@ def check_circulation_from_lyapunov(circulation_from_lyapunov):
     rng = np.random.default_rng(21)
     for N in (2, 3, 5):
         H, D, eta = _random_system(rng, N)
-        C = _as_matrix(circulation_from_lyapunov(H, D, eta), (N, N), ex, "C")
+        C = as_array(circulation_from_lyapunov(H, D, eta), (N, N), ex, "C")
         Sigma = np.asarray(ness.covariance(H, D, eta))
         want = np.asarray(ness.circulation(H, Sigma, eta))
         scale = np.abs(want).max()

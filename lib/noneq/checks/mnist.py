@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._common import fail as _fail, ok as _ok
+from ._common import as_array, fail as _fail, ok as _ok
 
 __all__ = [
     "check_diffusion_linear",
@@ -56,14 +56,7 @@ def check_diffusion_linear(D):
     """Exercise "closed-form D": the WR diffusion matrix D_0 of Eq. (14) at theta_0 for the
     MNIST classifier (eta = 1e-4, m = 100), shape (490, 490), theta = vec(W) row-major."""
     ex = "closed-form D"
-    try:
-        D = np.asarray(D, dtype=float)
-    except (TypeError, ValueError):
-        _fail(ex, f"return a (490, 490) array, got {type(D).__name__}.")
-    if D.shape != (490, 490):
-        _fail(ex, f"D must have shape (490, 490), got {D.shape}.")
-    if not np.all(np.isfinite(D)):
-        _fail(ex, "D contains nan or inf.")
+    D = as_array(D, (490, 490), ex, "D")
     if not np.allclose(D, D.T, rtol=0, atol=1e-10 * np.abs(D).max()):
         _fail(ex, "D must be symmetric: it is a covariance, <xi xi^T>/2 (Eq. 13).")
     U, want, approx = _directions()
@@ -92,12 +85,7 @@ def check_diffusion_linear(D):
 def check_hessian_kronecker(H):
     """Exercise "Kronecker Hessian": H = I_10 (x) (2/M) X^T X + 2 lambda I, (490, 490)."""
     ex = "Kronecker Hessian"
-    try:
-        H = np.asarray(H, dtype=float)
-    except (TypeError, ValueError):
-        _fail(ex, f"return a (490, 490) array, got {type(H).__name__}.")
-    if H.shape != (490, 490):
-        _fail(ex, f"H must have shape (490, 490), got {H.shape}.")
+    H = as_array(H, (490, 490), ex, "H")
     X = _data()[0]
     G = 2.0 * X.T @ X / len(X)
     want = np.kron(np.eye(10), G) + 2 * LAM * np.eye(490)
