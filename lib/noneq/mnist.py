@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import ness, noise, sim, stationary, style
-from .nessplots import Comparison
+from .nessplots import Comparison, _se
 
 __all__ = [
     "ETA",
@@ -292,13 +292,6 @@ class Pooled(NamedTuple):
     area: np.ndarray
     area_se: np.ndarray
     entropy: dict | None
-
-
-def _se(x):
-    K = x.shape[0]
-    if K < 2:
-        return np.full(x.shape[1:], np.nan)
-    return np.std(x, axis=0, ddof=1) / np.sqrt(K)
 
 
 def pool(run):
