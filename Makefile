@@ -21,7 +21,7 @@ $(STAMP): requirements.txt lib/pyproject.toml
 
 # Execute every chapter (cached by jupyter-cache) and build the site into _build/html.
 # -W -n --keep-going: any warning, broken reference or cell error fails the build.
-book: install
+book: install node_modules/.package-lock.json
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Site built: open _build/html/index.html"
 
@@ -47,3 +47,23 @@ bench: install
 
 clean:
 	rm -rf _build student .jupyter_cache
+
+# ---------------------------------------------------------------------------------------------
+# The website (site): MathJax served from the site, the browser check, code formatting
+# ---------------------------------------------------------------------------------------------
+.PHONY: site-check format format-check
+
+# MathJax at the exact version of package.json/package-lock.json, into node_modules/ (git-ignored);
+# noneq._sphinx copies it into the built site. Installs Debian's npm when it is missing.
+node_modules/.package-lock.json: package.json package-lock.json
+	command -v npm >/dev/null || { apt-get update && apt-get install -y npm; }
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+# Every page of the built site in Debian's chromium at 1400 px and 420 px, offline (requests not
+# for 127.0.0.1 are aborted): menu, console, math, overflowing blocks, figure text, page weight.
+# Screenshots and report.md in _build/site-check/. Run `make book` first. A subset while
+# developing: $(BIN)/python tests/browser/site_check.py --pages ness_sgd,api --checks math
+site-check: install
+	test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
+	$(BIN)/python tests/browser/site_check.py --html _build/html --out _build/site-check
