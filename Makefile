@@ -67,3 +67,13 @@ node_modules/.package-lock.json: package.json package-lock.json
 site-check: install
 	test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
 	$(BIN)/python tests/browser/site_check.py --html _build/html --out _build/site-check
+
+# Code cells of the chapters formatted to the column: ruff format at 88 characters, applied to
+# the code cells through jupytext (the Markdown is left as it is). format-check changes nothing
+# and fails when a chapter's code cells are not formatted.
+FORMAT := $(BIN)/ruff format --line-length 88
+format: install
+	$(BIN)/jupytext --pipe '$(FORMAT) -' chapters/*.md
+
+format-check: install
+	$(BIN)/jupytext --check '$(FORMAT) --check -' chapters/*.md

@@ -1,7 +1,8 @@
 """A tiny Sphinx extension for the API page: the library's docstrings are written as plain
 mathematical text (``|grad L|``, ``eta * D``, ``n_+``), which reStructuredText would read as
 substitutions, emphasis and link targets. This escapes ``|``, inline ``*`` (not bullets) and
-trailing underscores before napoleon parses the docstrings.
+trailing underscores before napoleon parses the docstrings (formulas written in TeX in a
+``.. math::`` block are left alone).
 
 It also serves MathJax from the built site, hides the ``# solution`` marker lines of the
 chapters' code cells, labels the bibliography author-year, and lists each inline script of a
@@ -34,8 +35,20 @@ def _escape_line(line):
     return head + body
 
 
+_MATH_DIRECTIVE = re.compile(r"^(\s*)\.\. math::")
+
+
 def _escape(app, what, name, obj, options, lines):
+    math_indent = None  # inside a ``.. math::`` block (TeX, left as it is) indented deeper than this
     for k, line in enumerate(lines):
+        directive = _MATH_DIRECTIVE.match(line)
+        if directive:
+            math_indent = len(directive.group(1))
+            continue
+        if math_indent is not None:
+            if not line.strip() or len(line) - len(line.lstrip()) > math_indent:
+                continue
+            math_indent = None
         # leave inline literals ``...`` alone: escape only the text between them
         parts = line.split("``")
         lines[k] = "``".join(p if i % 2 else _escape_line(p) for i, p in enumerate(parts))

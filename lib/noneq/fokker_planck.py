@@ -568,10 +568,12 @@ def moment_relaxation(H, D, eta, mean0, cov0, times, *, theta0=None):
 # entropy production of the Euler chain (Eq. 7-9, 27-29)
 # ---------------------------------------------------------------------------------------------
 def entropy_production_discrete(trajectory, theta0, H, D, eta):
-    """The exact entropy production of a stationary window of the Euler chain Eq. (12):
+    r"""The exact entropy production of a stationary window of the Euler chain Eq. (12):
 
-        sigma_d = ln [ P_d(theta_0) prod_k p(theta_{k+1} | theta_k) ]
-                  - ln [ P_d(theta_l) prod_k p(theta_k | theta_{k+1}) ],
+    .. math::
+
+        \sigma_d = \ln\Big[ P_d(\theta_0) \prod_k p(\theta_{k+1} | \theta_k) \Big]
+            - \ln\Big[ P_d(\theta_\ell) \prod_k p(\theta_k | \theta_{k+1}) \Big],
 
     with the Gaussian transition density p(theta' | theta) = N(theta'; theta - eta H dtheta, 2 D)
     and the chain's stationary density P_d = N(theta0, Sigma_d) (:func:`discrete_covariance`).

@@ -271,10 +271,13 @@ def split_windows(trajectory, length):
 
 
 def area_matrix(trajectory, theta0):
-    """The stochastic area matrix of Eq. (26) (discrete Eq. 6), antisymmetric (N, N):
+    r"""The stochastic area matrix of Eq. (26) (discrete Eq. 6), antisymmetric (N, N):
 
-        A_ab = 1/2 sum_k [ dtheta_{k,a} (theta_{k+1,b} - theta_{k,b})
-                          - dtheta_{k,b} (theta_{k+1,a} - theta_{k,a}) ],  dtheta_k = theta_k - theta0.
+    .. math::
+
+        A_{ab} = \tfrac12 \sum_k \big[ \delta\theta_{k,a} (\theta_{k+1,b} - \theta_{k,b})
+            - \delta\theta_{k,b} (\theta_{k+1,a} - \theta_{k,a}) \big], \qquad
+        \delta\theta_k = \theta_k - \theta_0.
 
     A counterclockwise loop in the (theta_a, theta_b) plane gives A_ab > 0. ``trajectory`` has
     shape (..., l+1, N); leading axes are batch axes (e.g. from :func:`split_windows`), giving
@@ -323,10 +326,14 @@ def mean_entropy_rate(C, D, Sigma):
 
 
 def kl_gaussian_bits(Sigma_p, Sigma_q, mean_p=None, mean_q=None):
-    """D_KL(P || Q) in bits between Gaussians P = N(mean_p, Sigma_p), Q = N(mean_q, Sigma_q):
+    r"""D_KL(P || Q) in bits between Gaussians P = N(mean_p, Sigma_p), Q = N(mean_q, Sigma_q):
 
-        [ ln(det Sigma_q / det Sigma_p) - N + tr(Sigma_q^{-1} Sigma_p)
-          + dmu^T Sigma_q^{-1} dmu ] / (2 ln 2),   dmu = mean_p - mean_q,
+    .. math::
+
+        \frac{1}{2 \ln 2} \Big[ \ln\frac{\det\Sigma_q}{\det\Sigma_p} - N
+            + \operatorname{tr}(\Sigma_q^{-1} \Sigma_p)
+            + \delta\mu^T \Sigma_q^{-1} \delta\mu \Big], \qquad
+        \delta\mu = \mu_p - \mu_q,
 
     Eq. (46) (printed for N = 3, hence its "-3"; here -N) with the mean shift added. Means
     default to equal. For Eq. (46), P = the SGD stationary state, Q = the posterior.

@@ -80,10 +80,12 @@ _delta_loss = jax.jit(_delta_loss_impl)
 
 
 def delta_loss_wor(problem, theta, eta, m):
-    """delta L(theta), the O(eta) perturbation of the WOR effective loss, Eqs. (16)/(B10).
+    r"""delta L(theta), the O(eta) perturbation of the WOR effective loss, Eqs. (16)/(B10).
 
-    delta L = -(eta n (n-1) / 4) [ |grad(L+R)|^2 + |grad L|^2 / (M-1)
-                                   - M/(M-1) tr(V V^T) ],   n = M/m.
+    .. math::
+
+        \delta L = -\frac{\eta n (n-1)}{4} \Big[ |\nabla(L+R)|^2 + \frac{|\nabla L|^2}{M-1}
+            - \frac{M}{M-1} \operatorname{tr}(V V^T) \Big], \qquad n = M/m.
 
     Traceable by JAX (its gradient, used by SGWORLD's correction in Fig. 5, comes from
     ``jax.grad``). Returns a scalar.
@@ -473,17 +475,19 @@ def _wor_grams_linear(X, Y, W, s, lam, n, chunk):
 
 
 def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZE):
-    """The WOR (epoch-to-epoch) diffusion matrix D-hat(theta) = <xi-hat xi-hat^T>/2, Eq. (17).
+    r"""The WOR (epoch-to-epoch) diffusion matrix D-hat(theta) = <xi-hat xi-hat^T>/2, Eq. (17).
 
     method
         ``"full"``: Eq. (B18) with Z, S, B, C, F, G of Eqs. (B11)-(B12), (B19)-(B20), using the
         exact epoch moments of :func:`wor_moments` -- i.e. with the corrected a5 and the two
         moments a6, a7 that Eq. (B14) omits (see the errata there):
 
-            D-hat = 1/2 eta^4 [ a0 Z Z^T + a6 (Z e e^T Z^T - Z Z^T)
-                    + a1 (Z (B - C)^T + (B - C) Z^T) + (a2 - a7)(B B^T + C C^T)
-                    + (a5 - a7)(B C^T + C B^T) + (a3 - 2 a2 + a7) F + (a4 - 2 a5 + a7) G
-                    + a7 B e e^T B^T ]
+        .. math::
+
+            \hat D = \tfrac12 \eta^4 \big[ a_0 Z Z^T + a_6 (Z e e^T Z^T - Z Z^T)
+                + a_1 (Z (B - C)^T + (B - C) Z^T) + (a_2 - a_7)(B B^T + C C^T)
+                + (a_5 - a_7)(B C^T + C B^T) + (a_3 - 2 a_2 + a_7) F
+                + (a_4 - 2 a_5 + a_7) G + a_7 B e e^T B^T \big]
 
         (with a6 = a7 = 0 and the printed a5 this is Eq. B18). Needs the N x M x M tensor S,
         except for a linear model f = W x with squared loss and ridge (the MNIST classifier,

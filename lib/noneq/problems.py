@@ -293,8 +293,8 @@ def from_model(name, model, x, y, n_params, *, scale=1.0, lam=0.0, **kwargs):
 # the paper's problems
 # ---------------------------------------------------------------------------------------------
 def regression_network(x, theta):
-    """The network of Eq. (30): f(x; theta) = theta_5 tanh(theta_1 x + theta_3)
-    + theta_6 tanh(theta_2 x + theta_4) + theta_7.  ``theta`` has shape (7,); the paper's
+    """The network of Eq. (30): f(x; theta) = theta_5 tanh(theta_1 x + theta_3) +
+    theta_6 tanh(theta_2 x + theta_4) + theta_7.  ``theta`` has shape (7,); the paper's
     theta_1..theta_7 are ``theta[0]..theta[6]``. ``x`` is a scalar or an array."""
     t = theta
     return t[4] * jnp.tanh(t[0] * x + t[2]) + t[5] * jnp.tanh(t[1] * x + t[3]) + t[6]

@@ -59,8 +59,8 @@ class QuakeTheory(NamedTuple):
     ``Sigma_discrete`` the exact covariance of the linearized map (Eq. 32),
     Sigma = (I - eta H_0) Sigma (I - eta H_0) + eta^2 zeta^2 H_0^2, i.e.
     eta zeta^2 H_0 (2 - eta H_0)^{-1}; ``C`` the circulation (Eq. 25, zero up to rounding);
-    ``centre`` (N,) the minimum of the noise-averaged loss <L(theta + zeta z)> = L + zeta^2/2 tr H
-    + O(zeta^4), theta_0 - zeta^2/2 H_0^{-1} grad tr H(theta_0), where the stationary mean sits.
+    ``centre`` (N,) the minimum of the noise-averaged loss <L(theta + zeta z)> = L + zeta^2/2 tr H +
+    O(zeta^4), theta_0 - zeta^2/2 H_0^{-1} grad tr H(theta_0), where the stationary mean sits.
     """
     eta: float
     zeta: float

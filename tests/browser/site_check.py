@@ -15,7 +15,8 @@ Serves ``_build/html`` on 127.0.0.1 (Python's http.server, in a thread) and open
            ``noneq-min-text-px`` (contracts.md, 1) times ``clientWidth / naturalWidth``;
 * weight   the page's HTML plus everything it loads is under MAX_PAGE_MB.
 
-Full-page screenshots of every page at both widths (and, at 420 px, of the open menu) go to
+Full-page screenshots (JPEG) of every page at both widths, and at 420 px one of the open menu
+(PNG), go to
 ``_build/site-check/``; the report table goes to ``_build/site-check/report.md`` and stdout.
 Exits 1 on any failure. ``--pages`` and ``--checks`` run a subset while developing, e.g.
 ``python tests/browser/site_check.py --pages ness_sgd,api --checks math,overflow``.
@@ -235,13 +236,13 @@ def _toggle(page, button_selector, visible_js):
         return None
     before = page.evaluate(visible_js)
     button.click()
-    page.wait_for_timeout(400)
+    page.wait_for_timeout(300)
     after = page.evaluate(visible_js)
     if before:
         if after:
             return False
         button.click()
-        page.wait_for_timeout(400)
+        page.wait_for_timeout(300)
         after = page.evaluate(visible_js)
     return bool(after)
 
@@ -268,7 +269,7 @@ def check_page(page, root, base, rel, width, checks, shots):
     page.wait_for_timeout(200)
     name = f"{res.page}-{width}"
     if shots:
-        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(shots / f"{name}.jpg"), full_page=True, type="jpeg", quality=70)
     page.evaluate(_OPEN_EVERYTHING)
     page.wait_for_timeout(200)
     m = page.evaluate(_MEASURE, TOLERANCE_PX)
@@ -340,7 +341,8 @@ def check_page(page, root, base, rel, width, checks, shots):
             res.failures.append(f"page weight {res.weight / 1e6:.1f} MB > {MAX_PAGE_MB:g} MB")
 
     if "console" in checks:
-        res.console = errors + [f"blocked request {u}" for u in blocked]
+        # the menu check reloads the page at phone width: count each message once
+        res.console = list(dict.fromkeys(errors + [f"blocked request {u}" for u in blocked]))
         for e in res.console[:5]:
             res.failures.append(f"console: {e[:200]}")
     return res
