@@ -572,8 +572,8 @@ def entropy_production_discrete(trajectory, theta0, H, D, eta):
 
     .. math::
 
-        \sigma_d = \ln\Big[ P_d(\theta_0) \prod_k p(\theta_{k+1} | \theta_k) \Big]
-            - \ln\Big[ P_d(\theta_\ell) \prod_k p(\theta_k | \theta_{k+1}) \Big],
+        \sigma_d = {} & \ln\Big[ P_d(\theta_0) \prod_k p(\theta_{k+1} | \theta_k) \Big] \\
+            & - \ln\Big[ P_d(\theta_\ell) \prod_k p(\theta_k | \theta_{k+1}) \Big],
 
     with the Gaussian transition density p(theta' | theta) = N(theta'; theta - eta H dtheta, 2 D)
     and the chain's stationary density P_d = N(theta0, Sigma_d) (:func:`discrete_covariance`).

@@ -434,15 +434,18 @@ def second_moment(pooled):
 
 
 def covariance_se(theory, n_samples, *, nodes_per_decade=3):
-    """The standard errors (N, N) that the second moment <dtheta dtheta^T> of :func:`second_moment`
+    r"""The standard errors (N, N) that the second moment <dtheta dtheta^T> of :func:`second_moment`
     must have after ``n_samples`` consecutive samples of the linear chain
     dtheta -> F dtheta + noise, F = I - eta H (one SGD step for WR, one epoch with the epoch
     Hessian for WOR), if the theory's Gaussian stationary state is right (Eq. 20-21).
 
     Isserlis' theorem gives (Bartlett's formula, for T samples)
 
-        T Var(S_ab) = sum_{k in Z} [G_aa(k) G_bb(k) + G_ab(k) G_ba(k)],  G(k) = F^|k| Sigma
-                                                                           (transposed for k < 0).
+    .. math::
+
+        T \operatorname{Var}(S_{ab}) = \sum_{k \in \mathbb{Z}} \big[ G_{aa}(k) G_{bb}(k)
+            + G_{ab}(k) G_{ba}(k) \big], \qquad G(k) = F^{|k|} \Sigma
+            \ (\text{transposed for } k < 0).
 
     In the eigenbasis of H (F^k = O diag(e^{-k x}) O^T, x = -ln(1 - eta h)) the lag sum of
     e^{-|k| (x_a + x_b)} is coth((x_a + x_b)/2) = 2/(x_a + x_b) + (x_a + x_b)/6 + O(x^3), and

@@ -275,8 +275,8 @@ def area_matrix(trajectory, theta0):
 
     .. math::
 
-        A_{ab} = \tfrac12 \sum_k \big[ \delta\theta_{k,a} (\theta_{k+1,b} - \theta_{k,b})
-            - \delta\theta_{k,b} (\theta_{k+1,a} - \theta_{k,a}) \big], \qquad
+        A_{ab} = \tfrac12 \sum_k \big[ & \delta\theta_{k,a} (\theta_{k+1,b} - \theta_{k,b}) \\
+            & - \delta\theta_{k,b} (\theta_{k+1,a} - \theta_{k,a}) \big], \qquad
         \delta\theta_k = \theta_k - \theta_0.
 
     A counterclockwise loop in the (theta_a, theta_b) plane gives A_ab > 0. ``trajectory`` has
@@ -330,9 +330,9 @@ def kl_gaussian_bits(Sigma_p, Sigma_q, mean_p=None, mean_q=None):
 
     .. math::
 
-        \frac{1}{2 \ln 2} \Big[ \ln\frac{\det\Sigma_q}{\det\Sigma_p} - N
-            + \operatorname{tr}(\Sigma_q^{-1} \Sigma_p)
-            + \delta\mu^T \Sigma_q^{-1} \delta\mu \Big], \qquad
+        \frac{1}{2 \ln 2} \Big[ & \ln\frac{\det\Sigma_q}{\det\Sigma_p} - N
+            + \operatorname{tr}(\Sigma_q^{-1} \Sigma_p) \\
+            & + \delta\mu^T \Sigma_q^{-1} \delta\mu \Big], \qquad
         \delta\mu = \mu_p - \mu_q,
 
     Eq. (46) (printed for N = 3, hence its "-3"; here -N) with the mean shift added. Means

@@ -84,8 +84,8 @@ def delta_loss_wor(problem, theta, eta, m):
 
     .. math::
 
-        \delta L = -\frac{\eta n (n-1)}{4} \Big[ |\nabla(L+R)|^2 + \frac{|\nabla L|^2}{M-1}
-            - \frac{M}{M-1} \operatorname{tr}(V V^T) \Big], \qquad n = M/m.
+        \delta L = -\frac{\eta n (n-1)}{4} \Big[ & |\nabla(L+R)|^2 + \frac{|\nabla L|^2}{M-1} \\
+            & - \frac{M}{M-1} \operatorname{tr}(V V^T) \Big], \qquad n = M/m.
 
     Traceable by JAX (its gradient, used by SGWORLD's correction in Fig. 5, comes from
     ``jax.grad``). Returns a scalar.
@@ -271,12 +271,12 @@ def wor_moments(m, M):
     a6        <zeta_i zeta_j>             -a0 / (M-1)                      [missing in B14]
     a1        <zeta_k chi_jk>             (n+1)(M-m) / (12(M-1));  <zeta_j chi_jk> = -a1,
                                           <zeta_i chi_jk> = 0                   [as B14-B15]
-    a2        <chi_ij chi_il>,            (M-m)(M(M-4) + (M-4)m + 6) / (12(M-2)(M-1)^2)
-              <chi_ji chi_li>                                                 [as Eq. B15]
+    a2        <chi_ij chi_il>,            (M-m)(M(M-4) + (M-4)m + 6) / (12(M-2)(M-1)^2) [as Eq. B15]
+              <chi_ji chi_li>
     a3        <chi_ij chi_ij>             (M-m)(M+m-2) / (4(M-1)^2)             [as Eq. B15]
     a4        <chi_ij chi_ji>             -(M-m)^2 / (4(M-1)^2)                 [as Eq. B15]
-    a5        <chi_ij chi_ki>,            -(M-m)(M^2 - 4M + (M+2)m) / (12(M-2)(M-1)^2)
-              <chi_ij chi_jl>                                      [Eq. B15 is WRONG, below]
+    a5        <chi_ij chi_ki>,            -(M-m)(M^2 - 4M + (M+2)m) / (12(M-2)(M-1)^2) [Eq. B15 is WRONG, below]
+              <chi_ij chi_jl>
     a7        <chi_ij chi_kl>             (M-m)(m-1) / (2(M-3)(M-2)(M-1)^2)  [missing in B14]
     a5_paper  (the printed Eq. B15)       -(M-m)(12M + (M-4)(M^2+(6+M)m)) / (12(M-2)(M-1)^2 M)
     ========  ==========================  =================================================
@@ -484,10 +484,10 @@ def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZ
 
         .. math::
 
-            \hat D = \tfrac12 \eta^4 \big[ a_0 Z Z^T + a_6 (Z e e^T Z^T - Z Z^T)
-                + a_1 (Z (B - C)^T + (B - C) Z^T) + (a_2 - a_7)(B B^T + C C^T)
-                + (a_5 - a_7)(B C^T + C B^T) + (a_3 - 2 a_2 + a_7) F
-                + (a_4 - 2 a_5 + a_7) G + a_7 B e e^T B^T \big]
+            \hat D = \tfrac12 \eta^4 \big[ & a_0 Z Z^T + a_6 (Z e e^T Z^T - Z Z^T) \\
+                & + a_1 (Z (B - C)^T + (B - C) Z^T) + (a_2 - a_7)(B B^T + C C^T) \\
+                & + (a_5 - a_7)(B C^T + C B^T) + (a_3 - 2 a_2 + a_7) F \\
+                & + (a_4 - 2 a_5 + a_7) G + a_7 B e e^T B^T \big]
 
         (with a6 = a7 = 0 and the printed a5 this is Eq. B18). Needs the N x M x M tensor S,
         except for a linear model f = W x with squared loss and ridge (the MNIST classifier,

@@ -43,6 +43,7 @@ MIN_TEXT_PX = 9.0
 MAX_PAGE_MB = 5.0
 TOLERANCE_PX = 2
 CHUNK_KEY = "noneq-min-text-px"
+MAX_SHOT_PX = 60000
 CHECKS = ("nav", "console", "math", "overflow", "figures", "weight")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -160,9 +161,19 @@ _MEASURE = """(tolerance) => {
                      right: r.right, head: el.innerText.slice(0, 60)});
   }
   out.column_right = colRight;
+  // display formulas wider than the column (reported, not a failure: MathJax 3 cannot break them)
+  out.wide_formulas = [...document.querySelectorAll('article mjx-container[display="true"]')]
+    .filter(e => { const r = e.getBoundingClientRect();
+                   return r.width > 0 && (e.scrollWidth > e.clientWidth + tolerance ||
+                                          r.left + e.scrollWidth > colRight + tolerance); })
+    .length;
   // figures
-  out.images = [...document.querySelectorAll('article img')].map(img => ({
-    src: img.currentSrc || img.src, client: img.clientWidth, natural: img.naturalWidth}));
+  out.images = [...document.querySelectorAll('article img')].map((img, k) => {
+    const fig = img.closest('figure');
+    const caption = fig && fig.querySelector('figcaption') ? fig.querySelector('figcaption').innerText : '';
+    return {src: img.currentSrc || img.src, client: img.clientWidth, natural: img.naturalWidth,
+            index: k + 1, caption: caption.replace(/\s+/g, ' ').slice(0, 50)};
+  });
   // nav markup: visible header bars holding a search box
   out.search_boxes = [...document.querySelectorAll(
       '.bd-header .search-button, .bd-header input[type=search], .bd-header form')]
@@ -192,6 +203,7 @@ class Result:
     page: str
     width: int
     overflow: list = field(default_factory=list)   # (kind, px, head)
+    wide_formulas: int = 0
     min_figure_px: float | None = None
     figures: list = field(default_factory=list)    # (image, displayed px or None)
     console: list = field(default_factory=list)
@@ -269,7 +281,10 @@ def check_page(page, root, base, rel, width, checks, shots):
     page.wait_for_timeout(200)
     name = f"{res.page}-{width}"
     if shots:
-        page.screenshot(path=str(shots / f"{name}.jpg"), full_page=True, type="jpeg", quality=70)
+        # JPEG holds at most 65,535 px: the longest pages (the API) are cut there
+        height = min(page.evaluate("document.documentElement.scrollHeight"), MAX_SHOT_PX)
+        page.screenshot(path=str(shots / f"{name}.jpg"), full_page=True, type="jpeg", quality=70,
+                        clip={"x": 0, "y": 0, "width": width, "height": height})
     page.evaluate(_OPEN_EVERYTHING)
     page.wait_for_timeout(200)
     m = page.evaluate(_MEASURE, TOLERANCE_PX)
@@ -286,6 +301,7 @@ def check_page(page, root, base, rel, width, checks, shots):
             res.failures.append(f"TeX left in the text: {' '.join(left[:8])}")
 
     if "overflow" in checks:
+        res.wide_formulas = m["wide_formulas"]
         for b in m["blocks"]:
             px = overflow_px(b["scroll"], b["client"], b["right"], m["column_right"])
             if px:
@@ -300,7 +316,8 @@ def check_page(page, root, base, rel, width, checks, shots):
             data = _image_bytes(root, img["src"], base)
             if data is None:
                 continue  # not a PNG (an SVG logo, a GIF): not a matplotlib figure
-            label = img["src"].rsplit("/", 1)[-1][:40]
+            label = f"#{img['index']} ({img['src'].rsplit('/', 1)[-1][:12]}..."
+            label += f" {img['caption']!r})" if img["caption"] else ")"
             if img["client"] == 0 or img["natural"] == 0:
                 continue  # not displayed (a hidden animation frame)
             text = min_text_px(data)
@@ -369,8 +386,8 @@ def ensure_chromium(path=CHROMIUM):
 
 def format_report(results) -> str:
     lines = ["| page | width | overflowing blocks (worst px) | smallest figure text (px) "
-             "| console errors | page weight (MB) | failures |",
-             "|---|---|---|---|---|---|---|"]
+             "| console errors | page weight (MB) | wide formulas | failures |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         worst = f" ({max(o[1] for o in r.overflow):.0f})" if r.overflow else ""
         missing = sum(px is None for _, px in r.figures)
@@ -378,7 +395,7 @@ def format_report(results) -> str:
         if missing:
             fig += f", {missing} without chunk"
         lines.append(f"| {r.page} | {r.width} | {len(r.overflow)}{worst} | {fig} | "
-                     f"{len(r.console)} | {r.weight / 1e6:.2f} | {len(r.failures)} |")
+                     f"{len(r.console)} | {r.weight / 1e6:.2f} | {r.wide_formulas} | {len(r.failures)} |")
     failed = [r for r in results if r.failures]
     if failed:
         lines += ["", "## Failures", ""]
@@ -413,6 +430,9 @@ def main(argv=None):
             ap.error(f"--pages: none of {sorted(wanted)} is a page of the site")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for rel in pages:  # no screenshot left over from an earlier run of these pages
+        for old in out.glob(f"{page_name(rel)}-*"):
+            old.unlink()
     shots = None if args.no_screenshots else out
     ensure_chromium()
 

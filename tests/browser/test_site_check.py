@@ -57,5 +57,5 @@ def test_report_names_the_failures():
                   figures=[("a.png", 6.5)], console=["boom"], weight=3_200_000,
                   failures=["figure a.png: smallest text 6.5 px < 9 px"])
     text = sc.format_report([r])
-    assert "| ness_sgd | 420 | 1 (30) | 6.5 | 1 | 3.20 | 1 |" in text
+    assert "| ness_sgd | 420 | 1 (30) | 6.5 | 1 | 3.20 | 0 | 1 |" in text
     assert "ness_sgd @ 420 px: figure a.png: smallest text 6.5 px" in text
