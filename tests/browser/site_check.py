@@ -313,6 +313,8 @@ def check_page(page, root, base, rel, width, checks, shots):
 
     if "figures" in checks:
         for img in m["images"]:
+            if "/_static/" in img["src"]:
+                continue  # the theme's own icons, not a figure
             data = _image_bytes(root, img["src"], base)
             if data is None:
                 continue  # not a PNG (an SVG logo, a GIF): not a matplotlib figure
