@@ -68,12 +68,11 @@ site-check: install
 	test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
 	$(BIN)/python tests/browser/site_check.py --html _build/html --out _build/site-check
 
-# Code cells of the chapters formatted to the column: ruff format at 88 characters, applied to
-# the code cells through jupytext (the Markdown is left as it is). format-check changes nothing
-# and fails when a chapter's code cells are not formatted.
-FORMAT := $(BIN)/ruff format --line-length 88
+# Code cells of the chapters formatted to the column: ruff format at 88 characters, cell by cell
+# (noneq.format_cells; the Markdown and the cell options are left as they are). format-check
+# changes nothing and fails naming the chapters whose code cells are not formatted.
 format: install
-	$(BIN)/jupytext --pipe '$(FORMAT) -' chapters/*.md
+	$(BIN)/python -m noneq.format_cells chapters/*.md
 
 format-check: install
-	$(BIN)/jupytext --check '$(FORMAT) --check -' chapters/*.md
+	$(BIN)/python -m noneq.format_cells --check chapters/*.md
