@@ -17,7 +17,8 @@ Serves ``_build/html`` on 127.0.0.1 (Python's http.server, in a thread) and open
 
 Full-page screenshots (JPEG) of every page at both widths, and at 420 px one of the open menu
 (PNG), go to
-``_build/site-check/``; the report table goes to ``_build/site-check/report.md`` and stdout.
+``_build/site-check/``; the report table goes to stdout and to ``_build/site-check/report.md``,
+which also lists every block wider than its column.
 Exits 1 on any failure. ``--pages`` and ``--checks`` run a subset while developing, e.g.
 ``python tests/browser/site_check.py --pages ness_sgd,api --checks math,overflow``.
 """
@@ -407,6 +408,17 @@ def format_report(results) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_overflow(results) -> str:
+    """Every block wider than its column, widest first per page (a to-do list)."""
+    lines = ["## Blocks wider than the column", "", "| page | width | kind | px | first line |",
+             "|---|---|---|---|---|"]
+    for r in results:
+        for kind, px, head in sorted(r.overflow, key=lambda o: -o[1]):
+            head = head.replace("|", "\\|").replace("`", "'")
+            lines.append(f"| {r.page} | {r.width} | {kind} | {px:.0f} | `{head}` |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--html", default="_build/html", help="the built site (default %(default)s)")
@@ -469,7 +481,7 @@ def main(argv=None):
     report = (f"# Site check: {len(pages)} pages x {len(args.widths.split(','))} widths, checks "
               f"{', '.join(c for c in CHECKS if c in checks)} ({time.time() - start:.0f} s)\n\n"
               + format_report(results))
-    (out / "report.md").write_text(report)
+    (out / "report.md").write_text(report + "\n" + format_overflow(results))
     print(report)
     print(f"Screenshots and report: {out}/")
     return 1 if any(r.failures for r in results) else 0

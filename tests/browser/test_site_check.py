@@ -59,3 +59,9 @@ def test_report_names_the_failures():
     text = sc.format_report([r])
     assert "| ness_sgd | 420 | 1 (30) | 6.5 | 1 | 3.20 | 0 | 1 |" in text
     assert "ness_sgd @ 420 px: figure a.png: smallest text 6.5 px" in text
+
+
+def test_overflow_list_puts_the_widest_first():
+    r = sc.Result("mnist", 1400, overflow=[("code", 30, "x = 1"), ("output", 1143, "a | b")])
+    rows = [line for line in sc.format_overflow([r]).splitlines() if line.startswith("| mnist")]
+    assert rows == ["| mnist | 1400 | output | 1143 | `a \\| b` |", "| mnist | 1400 | code | 30 | `x = 1` |"]
