@@ -130,7 +130,7 @@ _OPEN_EVERYTHING = """() => {
   document.querySelectorAll('.toggle-details').forEach(e => e.setAttribute('open', ''));
 }"""
 
-_MEASURE = """(tolerance) => {
+_MEASURE = r"""(tolerance) => {
   const out = {};
   // math: every formula typeset, no MathJax errors
   const formulas = [...document.querySelectorAll('.math, span.math, div.math')];
