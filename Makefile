@@ -40,7 +40,7 @@ test: nbval-notebooks
 	$(BIN)/python -m pytest tests $(NBDIR) --nbval-lax -p no:cacheprovider
 
 student: install
-	$(BIN)/python -m noneq.student chapters student
+	$(BIN)/python -m noneq.student student chapters student
 
 bench: install
 	$(BIN)/python -m noneq.bench
@@ -76,3 +76,22 @@ format: install
 
 format-check: install
 	$(BIN)/python -m noneq.format_cells --check chapters/*.md
+
+# --- assignments (helper `assign`): nbgrader course, student edition, site without solutions ---
+.PHONY: assignments book-student
+# nbgrader course directory: nbgrader_config.py, source/<chapter>/ (solutions, hidden tests) and
+# release/<chapter>/ (the student notebooks); see chapters/instructors.md.
+assignments: install
+	rm -rf _build/course/source _build/course/release
+	$(BIN)/python -m noneq.student course chapters _build/course
+
+# The website without solutions (sphinx-exercise's hide_solutions), for the weeks an assignment
+# is open: _build/html-student. Shares the execution cache with `make book`.
+book-student: install
+	mkdir -p _build
+	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('_config.yml')); \
+	  c.setdefault('sphinx', {}).setdefault('config', {})['hide_solutions'] = True; \
+	  yaml.safe_dump(c, open('_build/_config-student.yml', 'w'), allow_unicode=True, sort_keys=False)"
+	$(BIN)/jupyter-book build . --config _build/_config-student.yml --path-output _build/student-site -W -n --keep-going
+	rm -rf _build/html-student && mv _build/student-site/_build/html _build/html-student && rm -rf _build/student-site
+	@echo "Site without solutions: _build/html-student/index.html"

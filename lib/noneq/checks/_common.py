@@ -1,4 +1,10 @@
-"""Shared plumbing of the self-checks."""
+"""Shared plumbing of the self-checks.
+
+A check prints one confirmation line and returns None when the answer is right (so a check cell
+shows no stray ``True``), and otherwise raises an ``AssertionError`` ``[exercise] what is off``.
+A wrong type, shape or a NaN gets a message naming what was expected; the hints say what is
+wrong without printing the answer.
+"""
 import numpy as np
 
 
@@ -7,20 +13,49 @@ def fail(exercise: str, message: str):
     raise AssertionError(f"[{exercise}] {message}")
 
 
-def ok(exercise: str, message: str = "correct") -> bool:
-    """Print a confirmation and return True."""
+def ok(exercise: str, message: str = "correct") -> None:
+    """Print the confirmation ``[exercise] message.``; return None."""
     print(f"[{exercise}] {message}.")
-    return True
+
+
+def _describe(value) -> str:
+    shape = getattr(value, "shape", None)
+    return f"{type(value).__name__} of shape {shape}" if shape is not None else type(value).__name__
+
+
+def need_function(value, exercise: str, name: str):
+    """:func:`fail` unless ``value`` is callable (the student passed a value, not the function)."""
+    if not callable(value):
+        fail(exercise, f"pass the function {name} itself (without calling it), got {_describe(value)}.")
+    return value
+
+
+def as_number(value, exercise: str, what: str) -> float:
+    """``value`` as one finite float, or :func:`fail` saying what is wrong with it."""
+    if value is None:
+        fail(exercise, f"{what} is None: does your function `return` its result?")
+    try:
+        x = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        fail(exercise, f"{what} must be one number, got {_describe(value)}.")
+    if x.size != 1:
+        fail(exercise, f"{what} must be one number, got an array of shape {x.shape}.")
+    x = float(x.reshape(()))
+    if not np.isfinite(x):
+        fail(exercise, f"{what} is {x}: a finite number was expected.")
+    return x
 
 
 def as_array(value, shape, exercise: str, what: str):
     """``value`` as a float array of ``shape``, or :func:`fail` saying what is wrong with it."""
+    if value is None:
+        fail(exercise, f"{what} is None: does your function `return` its result?")
     try:
         A = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        fail(exercise, f"{what} must be an array of numbers, got {type(value).__name__}.")
-    if A.shape != shape:
-        fail(exercise, f"{what} must have shape {shape}, got {A.shape}.")
+        fail(exercise, f"{what} must be an array of numbers of shape {shape}, got {_describe(value)}.")
+    if A.shape != tuple(shape):
+        fail(exercise, f"{what} must have shape {tuple(shape)}, got {A.shape}.")
     if not np.all(np.isfinite(A)):
         fail(exercise, f"{what} contains nan or inf.")
     return A

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import fail as _fail, ok as _ok
+from ._common import as_array, as_number, fail as _fail, need_function, ok as _ok
 
 __all__ = [
     "check_kl_gaussians",
@@ -24,14 +24,13 @@ def check_kl_gaussians(kl_fn):
     ex = "KL of two Gaussians"
     from .. import ness
 
-    if not callable(kl_fn):
-        _fail(ex, "pass the function itself (not its value).")
+    need_function(kl_fn, ex, "kl_gaussians_bits")
     rng = np.random.default_rng(46)
     for N in (3, 5):
         Sp, Sq = _random_spd(rng, N), _random_spd(rng, N)
         mp, mq = rng.normal(size=N), rng.normal(size=N)
         want = float(ness.kl_gaussian_bits(Sp, Sq, mp, mq))
-        got = float(kl_fn(Sp, Sq, mp, mq))
+        got = as_number(kl_fn(Sp, Sq, mp, mq), ex, "kl_gaussians_bits(Sigma_p, Sigma_q, mean_p, mean_q)")
         if np.isclose(got, want * np.log(2), rtol=1e-8, atol=0):
             _fail(ex, "this is the KL in nats; Eq. (46) is in bits: divide by ln 2.")
         if np.isclose(got, float(ness.kl_gaussian_bits(Sq, Sp, mq, mp)), rtol=1e-8, atol=0):
@@ -40,7 +39,7 @@ def check_kl_gaussians(kl_fn):
         if np.isclose(got, float(ness.kl_gaussian_bits(Sp, Sq)), rtol=1e-8, atol=0):
             _fail(ex, "the mean shift is missing: add (mean_p - mean_q)^T Sigma_q^{-1} (mean_p - mean_q).")
         if not np.isclose(got, want, rtol=1e-8, atol=0):
-            _fail(ex, f"for a random {N} x {N} case expected {want:.6g} bits, got {got:.6g}. Did you use -N "
+            _fail(ex, f"off by {abs(got / want - 1):.1%} for a random {N} x {N} case. Did you use -N "
                       "(the paper's -3 is for N = 3)?")
     return _ok(ex, "KL in bits, with the mean shift, for any N")
 
@@ -50,7 +49,7 @@ def check_excess_exponents(p_sgld, p_sgworld):
     Fokker-Planck theory: about 1 for SGLD (D ~ eta^2 against eta I) and 3 for SGWORLD
     (D-hat ~ eta^4 against eta n I)."""
     ex = "scaling of the excess"
-    p1, p3 = float(p_sgld), float(p_sgworld)
+    p1, p3 = as_number(p_sgld, ex, "the SGLD exponent"), as_number(p_sgworld, ex, "the SGWORLD exponent")
     if np.isclose(p1, 2, atol=0.1) and np.isclose(p3, 6, atol=0.1):
         _fail(ex, "these are the exponents of the KL divergence; the KL is quadratic in the excess, so the "
                   "excess itself scales with half of them.")
@@ -66,14 +65,11 @@ def check_epoch_variance(variance_fn):
     """Exercise "noise once per epoch": ``variance_fn(h, eta, n)`` returns the stationary
     variance of x -> (1 - n eta h) x + sqrt(2 eta n) z, i.e. 1 / (h (1 - n eta h / 2))."""
     ex = "noise once per epoch"
-    if not callable(variance_fn):
-        _fail(ex, "pass the function itself (not its value).")
+    need_function(variance_fn, ex, "epoch_variance")
     h = np.array([954.7, 2.1e4, 2.47e4])
     eta, n = 1e-6, 20
-    v = np.asarray(variance_fn(h, eta, n), dtype=float)
+    v = as_array(variance_fn(h, eta, n), h.shape, ex, "epoch_variance(h, eta, n) (one variance per curvature h)")
     want = 1.0 / (h * (1 - n * eta * h / 2))
-    if v.shape != h.shape:
-        _fail(ex, f"return one variance per curvature, shape {h.shape}; got {v.shape}.")
     if np.allclose(v, 1 / h, rtol=1e-9, atol=0):
         _fail(ex, "1/h is the posterior variance, the Fokker-Planck answer; solve the discrete recursion "
                   "s = a^2 s + 2 eta n with a = 1 - n eta h exactly.")
@@ -88,11 +84,10 @@ def check_full_batch_factor(factor_fn):
     """Exercise "stability of SGWORLD": ``factor_fn(h, eta, n)`` returns the full-batch epoch
     factor of corrected SGWORLD along an eigenvector, (1 - eta h)^n - n (n - 1)/2 (eta h)^2."""
     ex = "stability of SGWORLD"
-    if not callable(factor_fn):
-        _fail(ex, "pass the function itself (not its value).")
+    need_function(factor_fn, ex, "full_batch_factor")
     h, n = 2.47e4, 20
     etas = np.array([1e-7, 1e-6, 3e-6, 5e-6])
-    got = np.array([float(factor_fn(h, e, n)) for e in etas])
+    got = np.array([as_number(factor_fn(h, e, n), ex, "full_batch_factor(h, eta, n)") for e in etas])
     x = etas * h
     want = (1 - x) ** n - n * (n - 1) / 2 * x ** 2
     if np.allclose(got, (1 - x) ** n + n * (n - 1) / 2 * x ** 2, rtol=1e-9, atol=0):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import as_array, fail, ok
+from ._common import as_array, fail, need_function, ok
 
 __all__ = [
     "check_circulation_from_lyapunov",
@@ -37,6 +37,7 @@ def check_circulation_from_lyapunov(circulation_from_lyapunov):
     from .. import ness
 
     ex = "circulation"
+    need_function(circulation_from_lyapunov, ex, "circulation_from_lyapunov")
     rng = np.random.default_rng(21)
     for N in (2, 3, 5):
         H, D, eta = _random_system(rng, N)
@@ -74,6 +75,7 @@ def check_angular_momentum(angular_momentum):
     from .. import fokker_planck as fp
 
     ex = "angular momentum"
+    need_function(angular_momentum, ex, "angular_momentum")
     for angle in (np.pi / 6, -np.pi / 5):
         H, D, eta = fp.example_linear(angle=angle)
         x, y, J1, J2, C = _gaussian_current_grid(H, D, eta)
@@ -101,6 +103,7 @@ def check_c12_closed_form(c12_closed_form):
     from .. import fokker_planck as fp, ness
 
     ex = "closed form C_12"
+    need_function(c12_closed_form, ex, "c12_closed_form")
     rng = np.random.default_rng(7)
     for _ in range(6):
         h1, h2 = rng.uniform(0.5, 5, 2)
@@ -144,6 +147,7 @@ def check_ift_misspecified(mean_exp_minus_sigma):
     from .. import fokker_planck as fp, ness
 
     ex = "misspecified D"
+    need_function(mean_exp_minus_sigma, ex, "mean_exp_minus_sigma")
     H, D, eta = fp.example_linear()
     windows = np.asarray(fp.stationary_windows(jax.random.key(2024), H, D, eta, 2, 200_000))
     m, se = _pair(mean_exp_minus_sigma(windows, H, D, eta), ex, "mean_exp_minus_sigma(windows, H, D, eta)")
@@ -173,6 +177,7 @@ def check_one_step_ift(one_step_exp_average):
     import jax
 
     ex = "one step at a time"
+    need_function(one_step_exp_average, ex, "one_step_exp_average")
     for theta_k, seed in (((2.0, -2.5), 1), ((0.5, 0.4), 2), ((-3.0, 1.0), 3)):
         m, se = _pair(one_step_exp_average(np.array(theta_k), jax.random.key(seed), 100_000), ex,
                       "one_step_exp_average(theta_k, key, n)")
@@ -191,6 +196,7 @@ def check_entropy_rate_2d(entropy_rate_2d):
     from .. import ness
 
     ex = "entropy rate in 2-D"
+    need_function(entropy_rate_2d, ex, "entropy_rate_2d")
     rng = np.random.default_rng(29)
     for _ in range(5):
         H, D, eta = _random_system(rng, 2)

@@ -5,7 +5,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._common import fail as _fail, ok as _ok
+from ._common import as_array, as_number, fail as _fail, need_function, ok as _ok
 
 __all__ = [
     "check_diffusion_from_V",
@@ -40,9 +40,7 @@ def check_diffusion_from_V(D):
     ex = "D from V"
     from .. import noise
 
-    D = np.asarray(D, dtype=float)
-    if D.shape != (7, 7):
-        _fail(ex, f"D must be a 7 x 7 matrix (N = 7), got shape {D.shape}.")
+    D = as_array(D, (7, 7), ex, "D (an N x N matrix, N = 7)")
     if not np.allclose(D, D.T, rtol=1e-10, atol=1e-30):
         _fail(ex, "D must be symmetric: <xi xi^T> is.")
     p, theta0 = _regression()
@@ -74,10 +72,8 @@ def check_diffusion_from_V(D):
 def check_wr_moments(first, second, M, m):
     """Exercise "minibatch moments": <e_i> (M,) and <e_i e_j> (M, M) by enumeration, Eq. (A7)."""
     ex = "minibatch moments"
-    first = np.asarray(first, dtype=float)
-    second = np.asarray(second, dtype=float)
-    if first.shape != (M,) or second.shape != (M, M):
-        _fail(ex, f"expected <e> of shape ({M},) and <e e^T> of shape ({M}, {M}), got {first.shape} and {second.shape}.")
+    first = as_array(first, (M,), ex, "<e_i>")
+    second = as_array(second, (M, M), ex, "<e_i e_j>")
     want1 = np.full(M, m / M)
     want2 = m / M * np.eye(M) + m * (m - 1) / (M * (M - 1)) * (np.ones((M, M)) - np.eye(M))
     if not np.allclose(first, want1, rtol=1e-12, atol=1e-14):
@@ -93,15 +89,17 @@ def check_wr_moments(first, second, M, m):
 def check_scaling_ratio(sigma_ratio):
     """Exercise "scaling": a function sigma_ratio(n, c) = Sigma(c eta, c m) / Sigma(eta, m)."""
     ex = "scaling"
+    need_function(sigma_ratio, ex, "sigma_ratio")
     cases = [(20, 2), (20, 4), (20, 5), (100, 10), (6, 3), (20, 20)]
     got = []
     for n, c in cases:
         try:
-            got.append(float(sigma_ratio(n, c)))
+            value = sigma_ratio(n, c)
         except NotImplementedError:
             raise
         except Exception as err:  # noqa: BLE001 - report any failure to the student
             _fail(ex, f"sigma_ratio({n}, {c}) raised {type(err).__name__}: {err}")
+        got.append(as_number(value, ex, f"sigma_ratio({n}, {c})"))
     got = np.array(got)
     want = np.array([(n - c) / (n - 1) for n, c in cases])
     if np.allclose(got, want, rtol=1e-10):
@@ -112,7 +110,8 @@ def check_scaling_ratio(sigma_ratio):
         _fail(ex, "D gains c^2 from eta^2 but the mobility eta I also grows by c: Sigma ~ D/eta gains only c.")
     if np.allclose(got, [c * (n / c - 1) / (n - 1) * c for n, c in cases], rtol=1e-10):
         _fail(ex, "that is D(c eta, c m)/D(eta, m); Sigma ~ D/eta, so divide by c.")
-    _fail(ex, f"for (n, c) = (20, 2) expected {want[0]:.4f}, got {got[0]:.4g}.")
+    _fail(ex, f"for (n, c) = (20, 2) your ratio is off by {abs(got[0] / want[0] - 1):.1%}; at c = n (one batch) "
+              "there is no noise at all.")
 
 
 def check_plateau_level(level):
@@ -124,7 +123,7 @@ def check_plateau_level(level):
     th = stationary.theory(p, "wr", ETA, M_BATCH, theta0=theta0)
     L0 = float(p.loss(theta0))
     want = 0.5 * np.trace(np.asarray(p.hessian(theta0)) @ th.Sigma) / L0
-    level = float(level)
+    level = as_number(level, ex, "the level")
     if np.isclose(level, want, rtol=1e-8):
         return _ok(ex, f"<L>/L(theta_0) - 1 = {want:.3g} in the WR stationary state")
     if np.isclose(level, 2 * want, rtol=1e-8):
@@ -133,7 +132,7 @@ def check_plateau_level(level):
         _fail(ex, "that is <L> - L0; divide by L(theta_0) for the relative error of Fig. 1C.")
     if np.isclose(level, 0.5 * np.trace(th.Sigma) / L0, rtol=1e-8):
         _fail(ex, "weight the covariance with the Hessian: <dtheta^T H dtheta> = tr(H Sigma).")
-    _fail(ex, f"expected about {want:.3g}, got {level:.3g}.")
+    _fail(ex, f"off by {abs(level / want - 1):.1%}: use <L> - L0 = tr(H_0 Sigma) / 2 in the quadratic model.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,14 +153,14 @@ def check_wor_moments(moments, M, m):
     for key in sorted(moments):
         if key not in want or key == "a5_paper":
             _fail(ex, f"unknown key {key!r}; use the names of noise.wor_moments (a0..a7).")
-        got = float(moments[key])
+        got = as_number(moments[key], ex, f"moments[{key!r}]")
         if not np.isclose(got, want[key], rtol=1e-10, atol=1e-12):
             hint = ""
             if key == "a0" and np.isclose(got, want["a0"] + ((M / m - 1) / 2) ** 2):
                 hint = " Did you forget the offset -(n-1)/2 in zeta_i (Eq. B13)? Its mean must be zero."
             if key == "a1" and np.isclose(got, -want["a1"]):
                 hint = " Sign: a1 = <zeta_k chi_jk> (the second index of chi equal to the index of zeta)."
-            _fail(ex, f"{key} = {got:.6g}, expected {want[key]:.6g}.{hint}")
+            _fail(ex, f"{key} is off (by {abs(got - want[key]):.3g}).{hint}")
     extra = ""
     if "a6" in moments:
         extra = f"; note a6 = <zeta_i zeta_j> = {want['a6']:.4g} is not zero, unlike Eq. (B14)"
@@ -171,15 +170,17 @@ def check_wor_moments(moments, M, m):
 def check_delta_loss_toy(delta_loss_toy):
     """Exercise "delta L": delta_loss_toy(h, theta, eta, n) for one parameter, L = h theta^2 / 2."""
     ex = "delta L"
+    need_function(delta_loss_toy, ex, "delta_loss_toy")
     cases = [(2.0, 0.7, 1e-3, 5), (30.0, -0.2, 1e-4, 20), (1.0, 1.0, 0.01, 1), (5.0, 2.0, 1e-3, 2)]
     got = []
     for h, th, eta, n in cases:
         try:
-            got.append(float(delta_loss_toy(h, th, eta, n)))
+            value = delta_loss_toy(h, th, eta, n)
         except NotImplementedError:
             raise
         except Exception as err:  # noqa: BLE001 - report any failure to the student
             _fail(ex, f"delta_loss_toy{(h, th, eta, n)} raised {type(err).__name__}: {err}")
+        got.append(as_number(value, ex, f"delta_loss_toy{(h, th, eta, n)}"))
     got = np.array(got)
     want = np.array([-eta * n * (n - 1) / 4 * (h * th) ** 2 for h, th, eta, n in cases])
     if np.allclose(got, want, rtol=1e-10, atol=1e-300):
@@ -207,15 +208,15 @@ def check_covariance_ratio(covariance_ratio):
     ex = "WOR/WR ratio"
     h = np.array([55.0, 400.0, 2.8e4])
     eta, n = 1e-7, 20
+    need_function(covariance_ratio, ex, "covariance_ratio")
     try:
-        got = np.asarray(covariance_ratio(h, eta, n), dtype=float)
+        value = covariance_ratio(h, eta, n)
     except NotImplementedError:
         raise
     except Exception as err:  # noqa: BLE001 - report any failure to the student
         _fail(ex, f"covariance_ratio raised {type(err).__name__}: {err}")
+    got = as_array(value, (3, 3), ex, "covariance_ratio(h, eta, n) (the full N x N matrix of ratios; N = 3 here)")
     want = (eta * n) ** 2 * np.outer(h, h) / 12
-    if got.shape != (3, 3):
-        _fail(ex, f"return the full matrix of ratios, shape (N, N) = (3, 3) here, got {got.shape}.")
     if np.allclose(got, want, rtol=1e-10):
         return _ok(ex, f"Sigma-hat/Sigma = (eta n)^2 h_a h_b / 12, from {want[0, 0]:.2g} to {want[-1, -1]:.2g}")
     if np.allclose(got, want * n, rtol=1e-10):

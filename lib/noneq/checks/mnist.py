@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._common import as_array, fail as _fail, ok as _ok
+from ._common import as_array, as_number, fail as _fail, ok as _ok
 
 __all__ = [
     "check_diffusion_linear",
@@ -106,10 +106,8 @@ def check_relaxation_times(tau_wr_steps, tau_wor_epochs):
     """Exercise "slowest relaxation": 1/(eta h_min) in SGD steps (WR) and 1/(eta n h_min) in
     epochs (WOR, epoch Hessian n H), eta = 1e-4, m = 100."""
     ex = "slowest relaxation"
-    try:
-        a, b = float(tau_wr_steps), float(tau_wor_epochs)
-    except (TypeError, ValueError):
-        _fail(ex, "give two numbers: the WR time in steps and the WOR time in epochs.")
+    a = as_number(tau_wr_steps, ex, "the WR time (in steps)")
+    b = as_number(tau_wor_epochs, ex, "the WOR time (in epochs)")
     X = _data()[0]
     h_min = float(np.linalg.eigvalsh(2.0 * X.T @ X / len(X))[0] + 2 * LAM)
     n = len(X) / M_BATCH
@@ -117,11 +115,11 @@ def check_relaxation_times(tau_wr_steps, tau_wor_epochs):
     if np.isclose(a, 1.0 / h_min, rtol=1e-3):
         _fail(ex, "the WR time is 1/h_min without the learning rate: one step relaxes by a factor 1 - eta h.")
     if not np.isclose(a, want_a, rtol=1e-3):
-        _fail(ex, f"WR: expected 1/(eta h_min) = {want_a:.4g} steps (h_min = {h_min:.6f}), got {a:.4g}.")
+        _fail(ex, f"WR: off by a factor {a / want_a:.3g}: one step relaxes the slowest direction by 1 - eta h_min.")
     if np.isclose(b, want_a, rtol=1e-3):
         _fail(ex, "the WOR time is asked in epochs: one epoch of the map Eq. (15) relaxes by 1 - eta n h.")
     if not np.isclose(b, want_b, rtol=1e-3):
-        _fail(ex, f"WOR: expected 1/(eta n h_min) = {want_b:.4g} epochs, got {b:.4g}.")
+        _fail(ex, f"WOR: off by a factor {b / want_b:.3g}: one epoch relaxes it by 1 - eta n h_min.")
     return _ok(ex, f"{a:.4g} steps (WR) = {b:.4g} epochs x {n:.0f} steps (WOR): the same time in SGD steps")
 
 
@@ -130,6 +128,8 @@ def check_distinct_elements(n_sigma, n_c):
     of the antisymmetric C for N = 490."""
     ex = "distinct elements"
     N = 490
+    n_sigma = as_number(n_sigma, ex, "the number for Sigma")
+    n_c = as_number(n_c, ex, "the number for C")
     if n_sigma == N * N or n_c == N * N:
         _fail(ex, "N^2 counts every element; Sigma_ab = Sigma_ba and C_ab = -C_ba repeat half of them.")
     if n_sigma == N * (N - 1) // 2:
@@ -138,4 +138,4 @@ def check_distinct_elements(n_sigma, n_c):
         _fail(ex, "the diagonal of an antisymmetric matrix is zero: C has N(N-1)/2 distinct elements.")
     if n_sigma != N * (N + 1) // 2 or n_c != N * (N - 1) // 2:
         _fail(ex, f"got {n_sigma} and {n_c}; count the upper triangle (with / without the diagonal).")
-    return _ok(ex, f"{n_sigma:,} distinct elements of Sigma (the paper's 120,295) and {n_c:,} of C")
+    return _ok(ex, f"{n_sigma:,.0f} distinct elements of Sigma (the paper's 120,295) and {n_c:,.0f} of C")

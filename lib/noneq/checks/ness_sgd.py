@@ -5,7 +5,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._common import fail as _fail, ok as _ok
+from ._common import as_array, as_number, fail as _fail, ok as _ok
 
 __all__ = [
     "check_fdr_trace",
@@ -26,10 +26,10 @@ def _theory(scheme):
 
 def _pair(value, ex, what):
     try:
-        a, b = (float(np.asarray(v)) for v in value)
+        a, b = value
     except (TypeError, ValueError):
-        _fail(ex, f"return two numbers ({what}), got {value!r:.80}.")
-    return a, b
+        _fail(ex, f"return two numbers ({what}), got {type(value).__name__}.")
+    return as_number(a, ex, f"the first of {what}"), as_number(b, ex, f"the second of {what}")
 
 
 def check_fdr_trace(sides):
@@ -47,19 +47,17 @@ def check_fdr_trace(sides):
     if np.isclose(lhs, np.trace(t.Sigma), rtol=1e-6):
         _fail(ex, "the left-hand side is tr(Sigma): use grad L ~ H_0 dtheta, so <grad L dtheta^T> = H_0 Sigma.")
     if not np.isclose(rhs, want_r, rtol=1e-8):
-        _fail(ex, f"right-hand side {rhs:.6g}, expected tr(D_0)/eta = {want_r:.6g}.")
+        _fail(ex, f"the right-hand side is off by {abs(rhs / want_r - 1):.1%}: Eq. (22) has tr(D_0)/eta.")
     if not np.isclose(lhs, want_l, rtol=1e-8):
-        _fail(ex, f"left-hand side {lhs:.6g}, expected tr(H_0 Sigma) = {want_l:.6g} for the theory's Sigma.")
+        _fail(ex, f"the left-hand side is off by {abs(lhs / want_l - 1):.1%}: with grad L ~ H_0 dtheta it is "
+                  "tr(H_0 Sigma), for the Sigma you are given.")
     return _ok(ex, f"tr(H_0 Sigma) = {lhs:.6g} = tr(D_0)/eta = {rhs:.6g}")
 
 
 def check_entropy_rate(rate):
     """Exercise "entropy rate": <sigma>/l of Eq. (29) for the WR theory, per step."""
     ex = "entropy rate"
-    try:
-        r = float(np.asarray(rate))
-    except (TypeError, ValueError):
-        _fail(ex, f"return one number, got {rate!r:.80}.")
+    r = as_number(rate, ex, "the entropy rate")
     t = _theory("wr")
     want = t.entropy_rate
     if np.isclose(r, -want, rtol=1e-6):
@@ -69,7 +67,7 @@ def check_entropy_rate(rate):
     if np.isclose(r, wrong, rtol=1e-6) or np.isclose(r, -np.trace(t.C @ np.linalg.inv(t.D) @ t.C @ t.Sigma), rtol=1e-6):
         _fail(ex, "use the inverses D_0^{-1} and Sigma^{-1} in -tr(C D_0^{-1} C Sigma^{-1}).")
     if not np.isclose(r, want, rtol=1e-8):
-        _fail(ex, f"got {r:.6g}, expected -tr(C D_0^{{-1}} C Sigma^{{-1}}) = {want:.6g} per step.")
+        _fail(ex, f"off by {abs(r / want - 1):.1%}: Eq. (29) is -tr(C D_0^{{-1}} C Sigma^{{-1}}) per step.")
     return _ok(ex, f"<sigma>/l = {r:.4e} per step")
 
 
@@ -77,9 +75,7 @@ def check_marginal_velocity(v):
     """Exercise "marginal current": the mean velocity v_m(x) = J_m(x)/P_m(x) of the marginal in
     the (theta_6, theta_7) plane at x = (Theta_6, Theta_7), WR theory, shape (2,)."""
     ex = "marginal current"
-    v = np.asarray(v, dtype=float)
-    if v.shape != (2,):
-        _fail(ex, f"return the two components (v_6, v_7), shape (2,), got shape {v.shape}.")
+    v = as_array(v, (2,), ex, "the velocity (v_6, v_7)")
     t = _theory("wr")
     m = [5, 6]
     Sm, Cm = t.Sigma[np.ix_(m, m)], t.C[np.ix_(m, m)]
@@ -93,7 +89,8 @@ def check_marginal_velocity(v):
     if np.allclose(v, -want, rtol=1e-6):
         _fail(ex, "wrong sign: v^s = -C Sigma^{-1} dtheta (Eq. 24).")
     if not np.allclose(v, want, rtol=1e-6, atol=1e-9 * scale):
-        _fail(ex, f"got {v}, expected -C_m Sigma_m^{{-1}} x = {want} (C_m, Sigma_m the (6, 7) blocks).")
+        _fail(ex, f"off by up to {np.abs(v - want).max() / scale:.1%} of |v_m|: use the (6, 7) blocks C_m and "
+                  "Sigma_m of C and Sigma, v_m = -C_m Sigma_m^{-1} x.")
     return _ok(ex, f"v_m = {want} per step: the marginal is a 2-D NESS with circulation C_m")
 
 
@@ -101,9 +98,7 @@ def check_eq18_ratio(ratio):
     """Exercise "WOR over WR": the Eq. (18) prediction (eta n h_a)^2 / 12 of Sigma-hat_aa / Sigma_aa
     in the eigenbasis of H_0, ascending h, shape (7,)."""
     ex = "WOR over WR"
-    r = np.asarray(ratio, dtype=float)
-    if r.shape != (7,):
-        _fail(ex, f"return one ratio per eigenvalue h_a, shape (7,), got {r.shape}.")
+    r = as_array(ratio, (7,), ex, "the ratios (one per eigenvalue h_a)")
     h = np.linalg.eigvalsh(_theory("wr").H)
     eta, n = 1e-7, 20
     want = (eta * n * h) ** 2 / 12
@@ -113,5 +108,6 @@ def check_eq18_ratio(ratio):
         _fail(ex, "with H-hat = n H_0 and D-hat = eta^2 n^3 H D H / 12, the diagonal Lyapunov relation gives "
                   "Sigma-hat_aa = eta n^2 h_a D_aa / 12 and Sigma_aa = D_aa / (eta h_a).")
     if not np.allclose(r, want, rtol=1e-6):
-        _fail(ex, f"expected (eta n h_a)^2 / 12 = {np.array2string(want, precision=3)}.")
+        _fail(ex, f"off by up to {np.abs(r / want - 1).max():.1%}: combine Sigma-hat_aa (epoch drift eta n h_a, "
+                  "D-hat of Eq. 18) with Sigma_aa = D_aa / (eta h_a).")
     return _ok(ex, f"from {want[0]:.1e} (flattest) to {want[-1]:.1e} (stiffest)")
