@@ -60,6 +60,7 @@ def test_frames_carry_the_min_text_chunk_and_html_is_self_contained():
     assert p.html.count("<img") == 1 and p.html.count('type="range"') == 1
     assert "the slope" in p.html and "<script>" in p.html
     assert p._repr_html_() == p.html and p.nbytes == len(p.html.encode())
+    assert len(repr(p)) < 100 and "frames" in repr(p)
 
 
 def test_initial_frame_and_play_button():

@@ -50,6 +50,9 @@ class Player(NamedTuple):
     def _repr_html_(self):
         return self.html
 
+    def __repr__(self):            # the plain-text output: short, not the whole snippet again
+        return f"<twin player: {self.n_frames} frames {self.shape}, {self.nbytes / 1e3:.0f} kB>"
+
 
 def min_text_px(fig, dpi):
     """The smallest height of visible, non-empty text in ``fig`` when saved at ``dpi``, in
