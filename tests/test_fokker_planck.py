@@ -325,6 +325,47 @@ def test_plot_ness_2d_draws_current_that_vanishes_at_zero_angle():
         fp.plot_ness_2d(float("nan"))
 
 
+def test_entropy_along_path_adds_up_window_entropies(system):
+    H, D, eta, Sigma, C = system
+    path = np.asarray(fp.stationary_windows(jax.random.key(5), H, D, eta, 300, 1))[0]
+    S = fp.entropy_along_path(path, np.zeros(2), C, Sigma, D)
+    assert S.shape == (301,) and S[0] == 0.0
+    for a, b in ((0, 300), (40, 140), (299, 300)):
+        direct = float(ness.entropy_production(path[a:b + 1], np.zeros(2), C, Sigma, D))
+        assert np.isclose(S[b] - S[a], direct, rtol=1e-10, atol=1e-12)
+    # a loop that goes round with the current (C_12 > 0: counterclockwise) produces entropy,
+    # the same loop run backwards destroys it
+    t = np.linspace(0, 2 * np.pi, 201)
+    circle = 0.5 * np.stack([np.cos(t), np.sin(t)], 1)
+    assert fp.entropy_along_path(circle, np.zeros(2), C, Sigma, D)[-1] > 0
+    assert fp.entropy_along_path(circle[::-1], np.zeros(2), C, Sigma, D)[-1] < 0
+    with pytest.raises(ValueError, match="path"):
+        fp.entropy_along_path(path[:1], np.zeros(2), C, Sigma, D)
+
+
+def test_plot_entropy_window_shows_the_window_and_its_sigma(system):
+    H, D, eta, Sigma, C = system
+    path = np.asarray(fp.stationary_windows(jax.random.key(6), H, D, eta, 400, 1))[0]
+    S = fp.entropy_along_path(path, np.zeros(2), C, Sigma, D)
+    fig = fp.plot_entropy_window(path, np.zeros(2), C, Sigma, D, window_start=100, length=50)
+    ax, bx = fig.axes
+    assert f"{S[150] - S[100]:+.2f}" in bx.get_title() and "from $k$ = 100" in bx.get_title()
+    window = [l for l in ax.lines if len(l.get_xdata()) == 51][0]
+    assert np.allclose(window.get_xydata(), path[100:151])
+    lo, hi = bx.patches[0].get_x(), bx.patches[0].get_x() + bx.patches[0].get_width()
+    assert (lo, hi) == (100, 150)
+    fig2 = fp.plot_entropy_window(path, np.zeros(2), C, Sigma, D, window_start=300, length=50)
+    assert fig2.axes[1].get_title() != bx.get_title()
+    plt.close(fig)
+    plt.close(fig2)
+    for kw, name in ((dict(window_start=360, length=50), "window_start"), (dict(window_start=-1), "window_start"),
+                     (dict(length=0), "length"), (dict(length=2.5), "length")):
+        with pytest.raises(ValueError, match=name):
+            fp.plot_entropy_window(path, np.zeros(2), C, Sigma, D, **kw)
+    with pytest.raises(ValueError, match="path"):
+        fp.plot_entropy_window(path[:, :1], np.zeros(2), C, Sigma, D)
+
+
 # ---------------------------------------------------------------------------------------------
 # the self-checks
 # ---------------------------------------------------------------------------------------------

@@ -259,3 +259,61 @@ def test_bad_input(HD_pair):
         ness.split_windows(np.zeros((5, N)), 10)
     with pytest.raises(ValueError, match="D_fn"):
         ness.diffusion_hessian(lambda th: jnp.eye(2), jnp.zeros(3))
+
+
+# ------------------------------------------------------------------------------ tracers (Eq. 24)
+def _ness_2d():
+    H = np.diag([4.0, 1.0])
+    t = np.pi / 6
+    R = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    D = R @ np.diag([0.1, 0.01]) @ R.T
+    Sigma = np.asarray(ness.covariance(H, D, 0.01))
+    return np.asarray(ness.circulation(H, Sigma, 0.01)), Sigma
+
+
+def test_tracers_stay_on_their_density_contour_and_turn_with_the_current():
+    C, Sigma = _ness_2d()
+    T = ness.rotation_period(C, Sigma)
+    times = np.linspace(0, T, 41)
+    x = np.asarray(ness.advect_tracers(jax.random.key(0), C, Sigma, 50, times, theta0=np.array([1.0, -2.0])))
+    assert x.shape == (41, 50, 2)
+    d = x - np.array([1.0, -2.0])
+    maha = np.einsum("tka,ab,tkb->tk", d, np.linalg.inv(Sigma), d)
+    assert np.allclose(maha, maha[0], rtol=1e-10)          # conserved: div(P v) = 0
+    assert np.allclose(x[-1], x[0], atol=1e-10)            # one full turn after T
+    assert not np.allclose(x[20], x[0], atol=1e-3)         # ... and not before
+    # each short step goes along v^s (Eq. 24); the sense is that of C_12 > 0: counterclockwise
+    dt = 1e-4 * T
+    y = np.asarray(ness.advect_tracers(jax.random.key(0), C, Sigma, 50, [0.0, dt], theta0=np.array([1.0, -2.0])))
+    v = np.asarray(ness.velocity_field(y[0], np.array([1.0, -2.0]), C, Sigma))
+    assert np.allclose((y[1] - y[0]) / dt, v, rtol=1e-3, atol=1e-3 * np.abs(v).max())
+    cross = d[0, :, 0] * d[1, :, 1] - d[0, :, 1] * d[1, :, 0]
+    assert C[0, 1] > 0 and np.all(cross > 0)
+
+
+def test_tracer_flow_keeps_the_stationary_covariance_and_is_reproducible():
+    C, Sigma = _ness_2d()
+    x = np.asarray(ness.advect_tracers(jax.random.key(1), C, Sigma, 20_000, [0.0, 37.0]))
+    for k in range(2):                                     # samples of P^s before and after
+        assert np.allclose(np.cov(x[k].T), Sigma, rtol=0.05, atol=0.03 * Sigma.max())
+    same = np.asarray(ness.advect_tracers(jax.random.key(1), C, Sigma, 20_000, [0.0, 37.0]))
+    assert np.array_equal(x, same)
+    # the weighted divergence div(P v) = div J vanishes (central differences of Eq. C9)
+    p, h = np.array([0.3, -0.2]), 1e-5
+    J = lambda q: np.asarray(ness.current_density(q, np.zeros(2), C, Sigma))
+    div = sum((J(p + h * e)[i] - J(p - h * e)[i]) / (2 * h) for i, e in enumerate(np.eye(2)))
+    assert abs(div) < 1e-6 * np.abs(J(p)).max() / np.sqrt(Sigma.max())
+    assert ness.rotation_period(np.zeros((2, 2)), Sigma) == float("inf")
+
+
+def test_tracers_bad_input():
+    C, Sigma = _ness_2d()
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="n_tracers"):
+        ness.advect_tracers(key, C, Sigma, 0, [0.0])
+    with pytest.raises(ValueError, match="antisymmetric"):
+        ness.advect_tracers(key, Sigma, Sigma, 3, [0.0])
+    with pytest.raises(ValueError, match="times"):
+        ness.advect_tracers(key, C, Sigma, 3, [[0.0]])
+    with pytest.raises(ValueError, match="Sigma"):
+        ness.advect_tracers(key, C, -Sigma, 3, [0.0])

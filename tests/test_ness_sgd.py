@@ -291,3 +291,29 @@ def test_theory_refuses_entropy_rate_for_singular_D():
         th = stationary.theory(p, "wr", 1e-3, 1)
     assert np.isnan(th.entropy_rate)
     assert np.all(np.isfinite(th.Sigma))
+
+
+def test_plane_tracers_turn_once_on_the_marginal_contours(reg_wr):
+
+    p, theta0, wr = reg_wr
+    x, period = npl.plane_tracers(wr, theta0, jax.random.key(0), n_tracers=30, n_frames=12)
+    assert x.shape == (12, 30, 2) and np.isfinite(period) and period > 0
+    Sm, Cm = npl.marginal(wr.Sigma, wr.C)
+    d = x - (np.asarray(wr.theta0) - theta0)[[5, 6]]
+    maha = np.einsum("fka,ab,fkb->fk", d, np.linalg.inv(Sm), d)
+    assert np.allclose(maha, maha[0], rtol=1e-8)           # on their contour of P_m
+    assert not np.allclose(x[6], x[0])                     # half a turn later they moved
+    # clockwise for C_67 < 0 (the caption of Fig. 2): the cross product of successive positions
+    assert Cm[0, 1] < 0 and np.all(d[0, :, 0] * d[1, :, 1] - d[0, :, 1] * d[1, :, 0] < 0)
+    fig, ax = plt.subplots()
+    unit = np.sqrt(np.diag(Sm))
+    move = npl.add_tracers(fig, [ax], [x], unit, caption=lambda k: f"frame {k}")
+    assert move(3) is fig and np.allclose(ax.collections[-1].get_offsets(), x[3] / unit)
+    assert fig.get_suptitle() == "frame 3"
+    with pytest.raises(ValueError, match="frame"):
+        move(12)
+    with pytest.raises(ValueError, match="tracks"):
+        npl.add_tracers(fig, [ax, ax], [x], unit)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="n_frames"):
+        npl.plane_tracers(wr, theta0, jax.random.key(0), n_frames=0)

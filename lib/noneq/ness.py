@@ -27,6 +27,8 @@ __all__ = [
     "circulation",
     "velocity_field",
     "current_density",
+    "rotation_period",
+    "advect_tracers",
     "split_windows",
     "area_matrix",
     "entropy_production",
@@ -247,6 +249,55 @@ def current_density(theta, theta0, C, Sigma):
     quad = jnp.sum(w * w, axis=0).reshape(dtheta.shape[:-1])
     log_norm = 0.5 * N * jnp.log(2 * jnp.pi) + jnp.sum(jnp.log(jnp.diag(L)))
     return v * jnp.exp(-0.5 * quad - log_norm)[..., None]
+
+
+def rotation_period(C, Sigma):
+    """The time for one turn of the stationary flow d theta/dt = v^s (Eq. 24) in two dimensions:
+    the linear field -C Sigma^{-1} dtheta has eigenvalues +-i omega with
+    omega = |C_12| / sqrt(det Sigma), so every tracer goes round its ellipse of P^s in
+    T = 2 pi / omega (in the time unit of C: steps for WR, epochs for WOR). ``C``, ``Sigma``:
+    (2, 2). Returns inf in equilibrium (C = 0)."""
+    C = np.asarray(_matrix("C", C, 2))
+    Sigma = np.asarray(_matrix("Sigma", Sigma, 2, symmetric=True, pos_def=True))
+    omega = abs(C[0, 1]) / np.sqrt(np.linalg.det(Sigma))
+    return float(2 * np.pi / omega) if omega > 0 else float("inf")
+
+
+def advect_tracers(key, C, Sigma, n_tracers, times, *, theta0=None):
+    """Tracer particles carried by the stationary velocity field v^s = J^s / P^s (Eq. 24).
+
+    The initial points are ``n_tracers`` independent draws from the stationary density P^s (mean
+    ``theta0``, default 0, covariance ``Sigma``), using ``key``. Each then follows
+    d theta/dt = v^s(theta) = -C Sigma^{-1} (theta - theta0) exactly:
+    theta(t) = theta0 + expm(-t C Sigma^{-1}) (theta(0) - theta0). Because div(P^s v^s) = 0 the
+    flow leaves P^s unchanged: every tracer stays on its contour of P^s (its Mahalanobis
+    distance (theta - theta0)^T Sigma^{-1} (theta - theta0) is conserved) and the cloud keeps the
+    covariance Sigma while it turns with the current. This is the mean motion of the probability,
+    not an SGD trajectory (which adds the noise).
+
+    ``C``: (N, N) antisymmetric, ``Sigma``: (N, N) positive definite, ``times``: (T,) in the time
+    unit of C (steps for WR, epochs for WOR). Returns positions of shape (T, n_tracers, N).
+    """
+    C = _matrix("C", C)
+    N = C.shape[0]
+    Sigma = _matrix("Sigma", Sigma, N, symmetric=True, pos_def=True)
+    if _concrete(C):
+        c = np.asarray(C)
+        if np.abs(c + c.T).max() > 1e-10 * max(np.abs(c).max(), 1e-300):
+            raise ValueError("C must be antisymmetric (the circulation matrix of Eq. 25).")
+    if isinstance(n_tracers, bool) or int(n_tracers) != n_tracers or n_tracers < 1:
+        raise ValueError(f"n_tracers must be a positive integer, got {n_tracers!r}.")
+    times = jnp.asarray(times, dtype=jnp.float64)
+    if times.ndim != 1 or (_concrete(times) and not bool(jnp.all(jnp.isfinite(times)))):
+        raise ValueError(f"times must be a 1-D array of finite numbers, got shape {times.shape}.")
+    theta0 = jnp.zeros(N) if theta0 is None else _points("theta0", theta0, N)
+    if theta0.shape != (N,):
+        raise ValueError(f"theta0 must have shape ({N},), got {theta0.shape}.")
+    L = jnp.linalg.cholesky(Sigma)
+    start = jax.random.normal(key, (int(n_tracers), N), dtype=jnp.float64) @ L.T
+    A = -jnp.linalg.solve(Sigma, C.T).T            # A = -C Sigma^{-1}, so v^s = A dtheta
+    flows = jax.vmap(lambda t: jax.scipy.linalg.expm(t * A))(times)
+    return theta0 + jnp.einsum("tab,kb->tka", flows, start)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ Three layers:
   :func:`dft_slope` test the detailed fluctuation theorem (Eq. 9), :func:`marginal` gives
   the 2 x 2 marginal of the stationary state and of its current (Fig. 2);
 * figures: :func:`plot_plane`, :func:`plot_elements`, :func:`plot_exp_sigma`, :func:`plot_dft`,
-  :func:`plot_ness_theory` (the widget's function).
+  :func:`plot_ness_theory` (the widget's function); :func:`plane_tracers` and
+  :func:`add_tracers` make the currents of Fig. 2 move (tracers carried by Eq. 24).
 
 Units. WR quantities are per SGD step, WOR per epoch of n = M/m steps (:mod:`noneq.stationary`).
 Parameter labels ``pair`` are the paper's 1-based ones ((6, 7) for Fig. 2).
@@ -50,6 +51,8 @@ __all__ = [
     "plot_exp_sigma",
     "plot_dft",
     "plot_ness_theory",
+    "plane_tracers",
+    "add_tracers",
 ]
 
 #: folder under data/ written by ``python -m noneq.scripts.stationary_regression``
@@ -590,3 +593,55 @@ def plot_ness_theory(problem, theta0, H0, eta=1e-7, m=10, scheme="wr", unit=None
                  f"$\\delta\\theta$ = {np.sqrt(np.trace(t.Sigma) / problem.N):.2e}", fontsize=10)
     ax.legend(loc="upper right", fontsize=8, facecolor="white", framealpha=0.8, frameon=True)
     return ax, t
+
+
+def plane_tracers(theory, theta0, key, n_tracers=40, n_frames=24, pair=(6, 7)):
+    """Tracer particles carried by the marginal current of Fig. 2 over one turn.
+
+    In the plane ``pair`` the marginal of the stationary state is itself a 2-D NESS
+    (:func:`marginal`) with velocity field v_m = -C_m Sigma_m^{-1} x (Eq. 24); the tracers start
+    as ``n_tracers`` draws from P_m (``key``) and follow it exactly
+    (:func:`noneq.ness.advect_tracers`) at ``n_frames`` equally spaced times over one turn.
+    Returns (positions (n_frames, n_tracers, 2) in raw units relative to ``theta0``, centred on
+    the scheme's own centre theory.theta0; the period of one turn in the scheme's time unit:
+    steps for WR, epochs for WOR)."""
+    if isinstance(n_frames, bool) or int(n_frames) != n_frames or n_frames < 1:
+        raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}.")
+    theta0 = np.asarray(theta0, dtype=float)
+    i, j = _pair(pair, len(theta0))
+    Sm, Cm = marginal(theory.Sigma, theory.C, pair)
+    period = ness.rotation_period(Cm, Sm)
+    if not np.isfinite(period):
+        raise ValueError("the state has no current in this plane (C_m = 0): nothing to carry the tracers.")
+    centre = (np.asarray(theory.theta0, dtype=float) - theta0)[[i, j]]
+    times = period * np.arange(int(n_frames)) / int(n_frames)
+    return np.asarray(ness.advect_tracers(key, Cm, Sm, n_tracers, times, theta0=centre)), period
+
+
+def add_tracers(fig, axes, tracks, unit, *, caption=None):
+    """Put tracer dots on ``axes`` (one Axes per entry of ``tracks``, positions (F, K, 2) in raw
+    units, shown in the scaled units x / ``unit`` of :func:`plot_plane`) and return
+    ``move(frame)``, which places every set of tracers at ``frame`` (0 <= frame < F), writes
+    ``caption(frame)`` (optional callable) as the figure's title and returns ``fig``: the
+    plain function a :func:`noneq.twins.frames_player` animation steps through."""
+    tracks = [np.asarray(t, dtype=float) for t in tracks]
+    if len(tracks) != len(axes) or any(t.ndim != 3 or t.shape[2] != 2 for t in tracks):
+        raise ValueError("tracks must hold one (F, K, 2) array per Axes in axes.")
+    n_frames = tracks[0].shape[0]
+    if any(t.shape[0] != n_frames for t in tracks):
+        raise ValueError("every entry of tracks must have the same number of frames.")
+    unit = np.asarray(unit, dtype=float)
+    dots = [ax.scatter(t[0, :, 0] / unit[0], t[0, :, 1] / unit[1], s=22, c="white", edgecolors="black",
+                       linewidths=0.7, zorder=6) for ax, t in zip(axes, tracks)]
+    text = fig.suptitle(" ", fontsize=plt.rcParams["axes.titlesize"]) if caption is not None else None
+
+    def move(frame):
+        if isinstance(frame, bool) or int(frame) != frame or not 0 <= frame < n_frames:
+            raise ValueError(f"frame must be an integer in [0, {n_frames - 1}], got {frame!r}.")
+        for d, t in zip(dots, tracks):
+            d.set_offsets(t[int(frame)] / unit)
+        if text is not None:
+            text.set_text(caption(int(frame)))
+        return fig
+
+    return move
