@@ -103,3 +103,18 @@ book-student: install
 twins-check: install
 	test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
 	$(BIN)/python tests/twins_site_check.py
+
+# Binder check (tests/binder/check.py): build the environment a Binder launch gets, the way
+# repo2docker builds it (tests/binder/build_env.sh: repo2docker's base lock, then requirements.txt,
+# then postBuild; reused while those inputs are unchanged), start JupyterLab on one core and open
+# every chapter through its launch URL in Debian's headless chromium: opens as a notebook, MyST
+# renders, Run All without errors, a widget responds, Lab's save keeps the file. Per-chapter time
+# and peak kernel memory, screenshots and report.md in _build/binder-check/.
+BINDER_ENV  := _build/binder-env
+BINDER_HOME := _build/binder-home
+.PHONY: binder-check
+binder-check:
+	test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; }
+	command -v taskset >/dev/null || { apt-get update && apt-get install -y util-linux; }
+	tests/binder/build_env.sh $(BINDER_ENV) $(BINDER_HOME)
+	$(BINDER_ENV)/bin/python tests/binder/check.py --env $(BINDER_ENV) --home $(BINDER_HOME)
