@@ -116,6 +116,7 @@ def test_table_html_and_text():
     h = t._repr_html_()
     assert h.count("<tr>") == 3 and "<caption>cap</caption>" in h and "a&lt;b" in h
     assert "0.123" in h and "<th>x</th>" in h
+    assert '<td style="text-align:right;white-space:nowrap">20</td>' in h and "<td>a&lt;b</td>" in h
     lines = repr(t).splitlines()
     assert lines[0] == "cap" and lines[1].split() == ["n", "x", "s"] and lines[3].split()[:2] == ["20", "0.000"]
     with pytest.raises(ValueError, match=r"rows\[1\] has 1 cells"):

@@ -330,7 +330,8 @@ class Table:
         out.append("<tbody>")
         for row in self.rows:
             out.append("<tr>" + "".join(
-                f'<td style="text-align:{"right" if _numeric(c) else "left"}">{e(c)}</td>' for c in row)
+                (f'<td style="text-align:right;white-space:nowrap">{e(c)}</td>' if _numeric(c) else
+                 f"<td>{e(c)}</td>") for c in row)
                 + "</tr>")
         out.append("</tbody></table></div>")
         return "\n".join(out)
