@@ -60,6 +60,7 @@ __all__ = [
     "algorithm_source",
     "algorithms_html",
     "plot_kl",
+    "kl_legend",
     "whitened",
     "plot_ellipses",
     "plot_sgworld_state",
@@ -593,6 +594,35 @@ def plot_kl(ax, curves, sims=(), *, slopes=None):
     return ax
 
 
+def kl_legend(ax, algorithms=ALGORITHMS, *, slopes=None, theories=("fp", "discrete"), sims=True, extra=()):
+    """A compact legend for :func:`plot_kl` below ``ax``: one entry per algorithm (its colour,
+    with the fitted slope from ``slopes`` if given) and one per kind of curve (Fokker-Planck
+    solid, discrete time dotted, simulation points), instead of one per curve.
+    ``extra``: further (handle, label) pairs. Returns the Legend."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = [], []
+    for alg in algorithms:
+        _check_algorithm(alg)
+        handles.append(Line2D([], [], color=COLORS[alg], lw=6, solid_capstyle="butt"))
+        lab = LABELS[alg]
+        if slopes and alg in slopes:
+            lab += rf" (FP $\propto\eta^{{{slopes[alg]:.1f}}}$)"
+        labels.append(lab)
+    kinds = {"fp": (Line2D([], [], color=style.THEORY, ls="-"), "Fokker-Planck (paper)"),
+             "discrete": (Line2D([], [], color=style.THEORY, ls=":"), "discrete time")}
+    for t in theories:
+        handles.append(kinds[t][0])
+        labels.append(kinds[t][1])
+    if sims:
+        handles.append(Line2D([], [], color="0.5", marker="o", mec="k", ls="none"))
+        labels.append("simulation")
+    for h, lab in extra:
+        handles.append(h)
+        labels.append(lab)
+    return style.legend_below(ax, ncol=1, handles=handles, labels=labels)
+
+
 def whitened(post, mean, Sigma, plane=(1, 2)):
     """Mean (2,) and covariance (2, 2) of y = H_0^{1/2} (theta - theta_0) projected on the
     eigenvectors ``plane`` (0-based, ascending curvature) of H_0: coordinates in which the
@@ -607,13 +637,14 @@ def whitened(post, mean, Sigma, plane=(1, 2)):
 
 
 def plot_ellipses(ax, post, states, plane=(1, 2), level=2.0):
-    """Ellipses (``level`` standard deviations) of the posterior (black dashed: a circle) and of
-    each :class:`StationaryGaussian` in ``states`` (Fokker-Planck solid, discrete dotted), in the
+    """Ellipses (``level`` standard deviations) of the posterior (a circle, drawn as a wide grey
+    band under the other lines so that it stays visible where a state matches it) and of each
+    :class:`StationaryGaussian` in ``states`` (Fokker-Planck solid, discrete dotted), in the
     whitened coordinates of :func:`whitened` on the eigenvectors ``plane`` of H_0."""
     t = np.linspace(0, 2 * np.pi, 200)
     circle = np.stack([np.cos(t), np.sin(t)])
-    ax.plot(level * circle[0], level * circle[1], "--", color=style.THEORY, lw=1.4,
-            label=r"posterior $\mathcal{P}_{\mathrm{po}}$")
+    ax.plot(level * circle[0], level * circle[1], "-", color="0.6", lw=7, alpha=0.45, zorder=1,
+            solid_capstyle="round", label=r"posterior $\mathcal{P}_{\mathrm{po}}$ (grey band)")
     for s in states:
         mu, S = whitened(post, s.mean, s.Sigma, plane)
         xy = mu[:, None] + level * np.linalg.cholesky(S) @ circle
@@ -638,7 +669,7 @@ def plot_sgworld_state(problem, eta=1e-6, m=10, *, curves=(), plane=(1, 2), key=
 
     post = posterior(problem) if post is None else post
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
+        _, axes = style.figure("single", nrows=2, height=8.8)   # stacked: one panel per row
     ax1, ax2 = axes
     states, kls = [], {}
     for alg in ALGORITHMS:
@@ -652,8 +683,9 @@ def plot_sgworld_state(problem, eta=1e-6, m=10, *, curves=(), plane=(1, 2), key=
                 kl.append(np.inf)
         kls[alg] = tuple(kl)
     plot_ellipses(ax1, post, states, plane)
-    ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax1.set_title(rf"$\eta$ = {eta:.2g}: 2-$\sigma$ ellipses, whitened by the posterior", fontsize=10)
+    h, lab = ax1.get_legend_handles_labels()
+    kl_legend(ax1, sims=False, extra=[(h[0], lab[0])])      # colour: algorithm; line: theory
+    ax1.set_title(rf"$\eta$ = {eta:.2g}: 2-$\sigma$ ellipses, whitened")
     if curves:
         plot_kl(ax2, curves)
     for alg in ALGORITHMS:
@@ -663,7 +695,7 @@ def plot_sgworld_state(problem, eta=1e-6, m=10, *, curves=(), plane=(1, 2), key=
     ax2.axvline(eta, color="0.5", lw=0.8)
     ax2.set_xlabel(r"learning rate $\eta$")
     ax2.set_ylabel(r"$D_{\mathrm{KL}}(P^s\,\|\,\mathcal{P}_{\mathrm{po}})$ (bits)")
-    ax2.set_title("KL at this $\\eta$: circles FP, squares discrete", fontsize=10)
+    ax2.set_title("KL at this $\\eta$: circles FP, squares discrete")
     return axes, kls
 
 

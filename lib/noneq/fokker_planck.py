@@ -859,7 +859,7 @@ def plot_ness_2d(angle=30.0, anisotropy=10.0, *, h=(4.0, 1.0), eta=0.01, samples
     ref = ness_fields(*example_linear(np.pi / 4, anisotropy, h, eta), ((-lim, lim), (-lim, lim)))
     j_ref = np.linalg.norm(ref["J"], axis=-1).max()
     if ax is None:
-        fig, ax = plt.subplots(figsize=(5.6, 4.8))
+        fig, ax = style.figure("single", height=5.6)
     else:
         fig = ax.figure
     ax.imshow(f["P"], origin="lower", extent=(-lim, lim, -lim, lim), cmap="Blues", aspect="equal",
@@ -889,8 +889,8 @@ def plot_ness_2d(angle=30.0, anisotropy=10.0, *, h=(4.0, 1.0), eta=0.01, samples
     ax.set_ylim(-lim, lim)
     ax.set_xlabel(r"$\delta\theta_1$")
     ax.set_ylabel(r"$\delta\theta_2$")
-    ax.set_title(rf"angle {angle:.0f}°, $d_1/d_2={float(anisotropy):.3g}$:  $C_{{12}}={f['C'][0, 1]:+.2e}$")
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.8, frameon=True)
+    ax.set_title(rf"angle {angle:.0f}°, $d_1/d_2={float(anisotropy):.3g}$: $C_{{12}}={f['C'][0, 1]:+.2e}$")
+    style.legend_below(ax, ncol=1)
     return fig
 
 

@@ -418,31 +418,32 @@ def plot_fig1c(steps, curves, levels=None, ax=None, *, live=None, legend=True):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 4.2))
+        _, ax = style.figure("single")
     colors = {"wr": style.WR, "wor": style.WOR}
     names = {"wr": "WR", "wor": "WOR"}
     steps = np.asarray(steps)
     keep = steps > 0
     for s, (mean, sem) in curves.items():
         mean, sem = np.asarray(mean)[keep], np.asarray(sem)[keep]
-        ax.plot(steps[keep], mean, "o", ms=2.8, color=colors[s], label=f"{names[s]} simulation")
+        ax.plot(steps[keep], mean, style.SCHEME[s]["marker"], ms=3, color=colors[s], label=f"{names[s]} simulation")
         ax.fill_between(steps[keep], np.maximum(mean - 2 * sem, 1e-12), mean + 2 * sem, color=colors[s],
                         alpha=0.25, lw=0)
     for j, (s, (st, mean, sem)) in enumerate((live or {}).items()):
         st = np.asarray(st)
         k = np.flatnonzero(st > 0)[j::3]          # interleaved, so that both schemes stay visible
-        ax.errorbar(st[k], np.asarray(mean)[k], yerr=2 * np.asarray(sem)[k], fmt="s", ms=6, mfc="none",
-                    mew=1.2, color=style.THEORY if s == "wor" else style.SIM, elinewidth=0.8, zorder=5,
-                    label=f"{names[s]} live run")
+        ax.errorbar(st[k], np.asarray(mean)[k], yerr=2 * np.asarray(sem)[k], fmt="D" if s == "wr" else "^",
+                    ms=6, mfc="none", mew=1.2, color=colors.get(s, style.SIM), mec=style.THEORY, elinewidth=0.8,
+                    zorder=5, label=f"{names[s]} live run")
     for s, level in (levels or {}).items():
-        ax.axhline(level, ls="--", lw=1.2, color=colors[s] if s in colors else style.THEORY,
+        ax.axhline(level, ls=style.SCHEME[s]["ls"] if s in colors else ":", lw=1.4,
+                   color=colors[s] if s in colors else style.THEORY,
                    label=f"{names.get(s, s)} plateau (theory)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("training step $t$")
     ax.set_ylabel(r"$\mathcal{L}(\boldsymbol{\theta}_t)/\mathcal{L}(\boldsymbol{\theta}_0) - 1$")
     if legend:
-        ax.legend(loc="lower left")
+        style.legend_below(ax, ncol=2)
     return ax
 
 
@@ -626,7 +627,7 @@ def plot_wr_noise(problem, theta0, eta=PAPER_ETA, m=PAPER_M, *, reference=None, 
     # at m = M there is no noise (D = 0) and no stationary spread
     th = stationary.theory(problem, "wr", eta, m, theta0=theta0) if m < problem.M else None
     if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        fig, axes = style.figure("single", nrows=2, height=7.6)   # stacked: one panel per row
     ax1, ax2 = axes
     fig = ax1.figure
     k = np.arange(1, problem.N + 1)
@@ -651,12 +652,11 @@ def plot_wr_noise(problem, theta0, eta=PAPER_ETA, m=PAPER_M, *, reference=None, 
         size = 0.0
     ax2.plot(0, 0, "*", ms=12, color=style.BOLTZMANN, label=r"$\boldsymbol{\theta}_0$")
     ax2.set_title(rf"size $\mathrm{{tr}}\,\Sigma/\mathrm{{tr}}\,\Sigma_\mathrm{{ref}}$ = {size:.3g}"
-                  rf" (ideal scaling: {eta / m / (PAPER_ETA / PAPER_M):.3g})")
+                  rf" (ideal: {eta / m / (PAPER_ETA / PAPER_M):.3g})")
     ax2.set_xlabel(r"$\delta\theta_6/\Theta_6$")
     ax2.set_ylabel(r"$\delta\theta_7/\Theta_7$")
     ax2.set_aspect("equal", adjustable="datalim")
-    ax2.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.tight_layout()
+    style.legend_below(ax2, ncol=3)
     return fig
 
 
@@ -675,7 +675,7 @@ def plot_wor_shift(problem, theta0, eta=PAPER_ETA, m=PAPER_M, *, reference=None,
     wr = stationary.theory(problem, "wr", eta, m, theta0=theta0)
     wor = stationary.theory(problem, "wor", eta, m, theta0=theta0)
     if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        fig, axes = style.figure("single", nrows=2, height=7.6)   # stacked: one panel per row
     ax1, ax2 = axes
     fig = ax1.figure
     Theta = np.sqrt(np.diag(ref.Sigma))
@@ -693,12 +693,11 @@ def plot_wor_shift(problem, theta0, eta=PAPER_ETA, m=PAPER_M, *, reference=None,
     x, y = covariance_ellipse(_plane(wr, 6, 7, scale))
     ax2.plot(x, y, color=style.WR, label="WR (Eq. 21)")
     x, y = covariance_ellipse(100 * _plane(wor, 6, 7, scale), center=c)
-    ax2.plot(x, y, color=style.WOR, label="WOR, 10x enlarged")
+    ax2.plot(x, y, color=style.WOR, ls=style.SCHEME["wor"]["ls"], label="WOR, 10x enlarged")
     ax2.plot(0, 0, "*", ms=12, color=style.BOLTZMANN, label=r"$\boldsymbol{\theta}_0$")
     ax2.plot(*c, "o", ms=6, color=style.WOR, mec="white", label=r"$\hat{\boldsymbol{\theta}}_0$")
     ax2.set_xlabel(r"$\delta\theta_6/\Theta_6$")
     ax2.set_ylabel(r"$\delta\theta_7/\Theta_7$")
     ax2.set_aspect("equal", adjustable="datalim")
-    ax2.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
-    fig.tight_layout()
+    style.legend_below(ax2, ncol=2)
     return fig

@@ -545,7 +545,7 @@ def plot_elements_density(ax, comparison, *, colors=None, label="", alpha=0.05, 
     by the sign of the theory value (``colors`` = (positive, negative)), and the line
     simulation = theory. ``lim``: axis limits (both axes); default: the data's range.
     Returns ax."""
-    colors = colors or (style.WOR, style.BOLTZMANN)
+    colors = colors or (style.COLORS["blue"], style.BOLTZMANN)
     if len(colors) != 2:
         raise ValueError(f"colors must be two colours (theory > 0, theory < 0), got {colors!r}.")
     t, s = np.abs(comparison.theory), np.abs(comparison.sim)
@@ -573,15 +573,15 @@ def plot_sigma_spectrum(theory_wr, theory_wor, eta=ETA, m=M_BATCH, M=60000, ax=N
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 4.0))
+        _, ax = style.figure("single", height=4.0)
     out, diag = {}, {}
     for th, color, label in ((theory_wr, style.WR, "WR"), (theory_wor, style.WOR, "WOR")):
         ref = np.linalg.eigvalsh(np.asarray(th.Sigma))[::-1]
-        ax.plot(np.arange(1, len(ref) + 1), ref, color=color, lw=0.8, alpha=0.6, ls=":",
+        ax.plot(np.arange(1, len(ref) + 1), ref, color=color, lw=1.0, alpha=0.7, ls=":",
                 label=f"{label}, reference ($\\eta = {th.eta:g}$, $m = {th.m}$)")
         S = scaled_sigma(th, eta, m, M)
         w = np.linalg.eigvalsh(S)[::-1]
-        ax.plot(np.arange(1, len(w) + 1), w, color=color, lw=2.2,
+        ax.plot(np.arange(1, len(w) + 1), w, color=color, lw=2.2, ls=style.SCHEME[label.lower()]["ls"],
                 label=f"{label}, $\\eta = {eta:.2g}$, $m = {m}$")
         out[label], diag[label] = w, np.diag(S)
     out["trace_ratio"] = float(out["WR"].sum() / out["WOR"].sum())
@@ -591,7 +591,7 @@ def plot_sigma_spectrum(theory_wr, theory_wor, eta=ETA, m=M_BATCH, M=60000, ax=N
     ax.set_ylabel("eigenvalue of $\\Sigma$")
     ax.set_title(f"tr $\\Sigma_{{WR}}$ / tr $\\Sigma_{{WOR}}$ = {out['trace_ratio']:.2g}, "
                  f"median $\\Sigma_{{WR,aa}} / \\Sigma_{{WOR,aa}}$ = {out['median_diag_ratio']:.2g}")
-    ax.legend(loc="lower left")
+    style.legend_below(ax, ncol=1)
     return ax, out
 
 
@@ -606,7 +606,8 @@ def plot_exp_sigma(ax, entropy, colors=None):
         x, d = exp_sigma_density(entropy["counts"][k], entropy["edges"][k])
         keep = d > 0
         v, se = entropy["mean_exp"][k] - 1, entropy["mean_exp_se"][k]
-        ax.plot(x[keep], d[keep], ".", ms=4, color=colors[k % len(colors)],
+        ax.plot(x[keep], d[keep], style.MARKERS[k % len(style.MARKERS)], ms=3, mfc="none", mew=0.8,
+                color=colors[k % len(colors)],
                 label=rf"$\ell={l}$: $\langle e^{{-\sigma}}\rangle - 1 = ({v * 1e4:.1f} \pm {se * 1e4:.1f})"
                       rf"\times 10^{{-4}}$")
     ax.axvline(1.0, color=style.THEORY, lw=0.8, ls=":")

@@ -470,7 +470,7 @@ def plot_stationary_planes(run, theory_wr, theory_wor, theta0, pair=(6, 7), span
     unit = np.sqrt(np.diag(Sm))
     Sw, Cw = marginal(theory_wor.Sigma, theory_wor.C, pair)
     cw = (np.asarray(theory_wor.theta0) - theta0)[[i, j]]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
+    fig, (ax1, ax2) = style.figure("wide", nrows=2, height=9.4)   # stacked: each panel column-wide
     m1 = plot_plane(ax1, Sm, Cm, np.zeros(2), unit, hist=run["wr_hist2d"], edges=(run["wr_edges_a"], run["wr_edges_b"]),
                     boltzmann=boltzmann_marginal(H0, theory_wr.Sigma, pair), extent=(-span, span, -span, span))
     sdw = np.sqrt(np.diag(Sw)) / unit
@@ -485,9 +485,10 @@ def plot_stationary_planes(run, theory_wr, theory_wor, theta0, pair=(6, 7), span
         ax.set_ylabel(rf"$\delta\theta_{b}/\Theta_{b}$")
         ax.set_title(title, loc="left")
         ax.set_aspect("equal")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
         fig.colorbar(m, ax=ax, label=r"$\log_{10}$ density (simulation)", shrink=0.9)
-    ax2.legend(loc="lower left", fontsize=7.5, frameon=True, facecolor="white", framealpha=0.85)
-    ins = ax2.inset_axes([0.02, 0.66, 0.32, 0.32])
+    style.legend_below(fig, ncol=2)
+    ins = ax2.inset_axes([0.01, 0.62, 0.36, 0.36])
     ins.set_facecolor("white")
     _ellipse_contour(ins, Sm, np.zeros(2), unit, _log_levels(3), color=style.WR, lw=0.9, ls="--")
     _ellipse_contour(ins, Sw, cw, unit, _log_levels(1), color=style.WOR, lw=1.2)
@@ -499,7 +500,8 @@ def plot_stationary_planes(run, theory_wr, theory_wor, theta0, pair=(6, 7), span
     ins.set_aspect("equal")
     ins.set_xticks([])
     ins.set_yticks([])
-    ins.text(0.5, 0.03, "scale of panel A", transform=ins.transAxes, ha="center", va="bottom", fontsize=6.5)
+    ins.text(0.5, 0.03, "scale of A", transform=ins.transAxes, ha="center", va="bottom",
+             fontsize=style.MIN_FONT_PT)
     return fig
 
 
@@ -507,14 +509,16 @@ def plot_elements(ax, items):
     """Fig. 3: |simulation| against |theory| for the distinct matrix elements, log-log, with the
     line y = x (theory). ``items``: a list of (Comparison, colour, label), one per scheme.
     Filled markers: theory positive; open: negative; crosses: the simulated sign differs.
-    Vertical bars: 2 standard errors (the lower end clipped at a thirtieth of the value)."""
+    Vertical bars: 2 standard errors (the lower end clipped at a thirtieth of the value).
+    Markers follow :data:`noneq.style.SCHEME` for the labels "WR" and "WOR" (circles, squares)."""
     lo_all, hi_all = np.inf, 0.0
     for c, color, label in items:
+        mk = style.SCHEME.get(label.lower(), {"marker": "o"})["marker"]
         t, s, e = np.abs(c.theory), np.abs(c.sim), c.se
         pos, same = c.theory > 0, np.sign(c.sim) == np.sign(c.theory)
         ax.vlines(t, np.maximum(s - 2 * e, s / 30), s + 2 * e, color=color, lw=0.8, alpha=0.6)
-        ax.plot(t[pos & same], s[pos & same], "o", color=color, label=f"{label} (+)")
-        ax.plot(t[~pos & same], s[~pos & same], "o", mfc="white", color=color, label=f"{label} (−)")
+        ax.plot(t[pos & same], s[pos & same], mk, color=color, label=f"{label} (+)")
+        ax.plot(t[~pos & same], s[~pos & same], mk, mfc="white", color=color, label=f"{label} (−)")
         if np.any(~same):
             ax.plot(t[~same], s[~same], "x", color=color, label=f"{label} (sign differs)")
         lo_all, hi_all = min(lo_all, t.min(), s.min()), max(hi_all, t.max(), s.max())
@@ -528,11 +532,12 @@ def plot_exp_sigma(ax, summary, rule="ito", colors=None):
     """Fig. 4A: the density of exp(-sigma) for each window length l, with its mean (IFT, Eq. 8)."""
     ent = summary.entropy[rule]
     colors = colors or [style.COLORS[k] for k in ("blue", "vermillion", "green")]
+    markers = ("o", "s", "^")
     for k, l in enumerate(summary.windows):
         x, d = exp_sigma_density(ent["counts"][k], summary.sigma_edges[k])
         keep = d > 0
         v, se = ent["mean_exp"][k] - 1, ent["mean_exp_se"][k]
-        ax.plot(x[keep], d[keep], ".", color=colors[k % len(colors)], ms=4,
+        ax.plot(x[keep], d[keep], markers[k % 3], color=colors[k % len(colors)], ms=3, mfc="none", mew=0.8,
                 label=rf"$\ell={l}$: $\langle e^{{-\sigma}}\rangle - 1 = ({v * 1e6:.0f} \pm {se * 1e6:.0f})"
                       rf"\times 10^{{-6}}$")
     ax.axvline(1.0, color=style.THEORY, lw=0.8, ls=":")
@@ -550,7 +555,7 @@ def plot_dft(ax, summary, rule="ito", colors=None, min_count=200):
     for k, l in enumerate(summary.windows):
         s, y, err = dft_points(ent["counts"][k], summary.sigma_edges[k], min_count)
         r = np.exp(y)
-        ax.errorbar(s, r, yerr=r * err, fmt="o", ms=3, color=colors[k % len(colors)], elinewidth=0.8,
+        ax.errorbar(s, r, yerr=r * err, fmt=("o", "s", "^")[k % 3], ms=4, color=colors[k % len(colors)], elinewidth=0.8,
                     label=rf"$\ell={l}$")
         smax = max(smax, s.max())
     g = np.linspace(0, smax * 1.05, 100)
@@ -577,7 +582,7 @@ def plot_ness_theory(problem, theta0, H0, eta=1e-7, m=10, scheme="wr", unit=None
     centre = (t.theta0 - np.asarray(theta0))[[i, j]]
     unit = np.sqrt(np.diag(Sm)) if unit is None else np.asarray(unit, dtype=float)
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4.4))
+        _, ax = style.figure("single", height=4.6)
     ax.set_facecolor("#30305a")
     plot_plane(ax, Sm, Cm, centre, unit, boltzmann=boltzmann_marginal(H0, t.Sigma, pair),
                centre_dot=(scheme == "wor"))
@@ -590,8 +595,8 @@ def plot_ness_theory(problem, theta0, H0, eta=1e-7, m=10, scheme="wr", unit=None
     ax.set_xlabel(rf"$\delta\theta_{a}/\Theta_{a}$")
     ax.set_ylabel(rf"$\delta\theta_{b}/\Theta_{b}$")
     ax.set_title(f"{scheme.upper()}, $\\eta$ = {eta:.2g}, m = {m}: rms "
-                 f"$\\delta\\theta$ = {np.sqrt(np.trace(t.Sigma) / problem.N):.2e}", fontsize=10)
-    ax.legend(loc="upper right", fontsize=8, facecolor="white", framealpha=0.8, frameon=True)
+                 f"$\\delta\\theta$ = {np.sqrt(np.trace(t.Sigma) / problem.N):.2e}")
+    style.legend_below(ax, ncol=2)
     return ax, t
 
 

@@ -20,7 +20,7 @@ def network_diagram(ax=None):
     hidden biases, theta_7 the output bias). Returns the Axes.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.2, 2.8))
+        _, ax = style.figure("single", height=2.8)
     nodes = {"x": (0.0, 0.5), "h1": (1.0, 0.85), "h2": (1.0, 0.15), "f": (2.0, 0.5)}
     labels = {"x": "$x$", "h1": r"$\tanh$", "h2": r"$\tanh$", "f": r"$f(x;\boldsymbol{\theta})$"}
     edges = [("x", "h1", r"$\theta_1$"), ("x", "h2", r"$\theta_2$"),
@@ -33,7 +33,7 @@ def network_diagram(ax=None):
                 color=style.COLORS["blue"])
     for key, (x, y) in nodes.items():
         ax.add_patch(plt.Circle((x, y), 0.17, fc="white", ec=style.COLORS["black"], lw=1.4, zorder=3))
-        ax.text(x, y, labels[key] if key != "f" else r"$\Sigma$", ha="center", va="center", fontsize=9, zorder=4)
+        ax.text(x, y, labels[key] if key != "f" else r"$\Sigma$", ha="center", va="center", fontsize=style.MIN_FONT_PT, zorder=4)
     ax.text(1.0, 1.07, r"bias $\theta_3$", ha="center", fontsize=10, color=style.COLORS["vermillion"])
     ax.text(1.0, -0.07, r"bias $\theta_4$", ha="center", va="top", fontsize=10, color=style.COLORS["vermillion"])
     ax.text(2.0, 0.74, r"bias $\theta_7$", ha="center", fontsize=10, color=style.COLORS["vermillion"])
@@ -86,7 +86,7 @@ def plot_loss_slice(problem, theta0, alpha=6, beta=7, span=0.05, n=81, ax=None, 
     """
     a, b, dL = loss_slice(problem, theta0, alpha, beta, span, span, n)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(5.2, 4.3))
+        fig, ax = style.figure("single", height=4.6)
     else:
         fig = ax.figure
     levels = np.quantile(dL[dL > 0], [0.02, 0.1, 0.25, 0.45, 0.7, 0.9])
@@ -102,5 +102,5 @@ def plot_loss_slice(problem, theta0, alpha=6, beta=7, span=0.05, n=81, ax=None, 
     ax.plot(0, 0, marker="*", color=style.COLORS["yellow"], mec="k", ms=14, ls="none", label=r"$\boldsymbol{\theta}_0$")
     ax.set_xlabel(rf"$\delta\theta_{{{int(alpha)}}}$")
     ax.set_ylabel(rf"$\delta\theta_{{{int(beta)}}}$")
-    ax.legend(loc="lower left", frameon=True, framealpha=0.9)
+    style.legend_below(ax, ncol=2)
     return fig

@@ -279,7 +279,7 @@ def plot_quake_vs_wr(problem, wr, zeta=1e-4, eta=1e-7, pair=(6, 7), *, theta0=No
 
     q = theory(problem, eta, zeta, theta0=wr.theta0 if theta0 is None else theta0)
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+        _, axes = style.figure("single", nrows=2, height=8.0)   # stacked: one panel per row
     ax1, ax2 = axes
     levels = 2 * np.log(10) * np.arange(1, 4)
     Sw, _ = nessplots.marginal(wr.Sigma, wr.C, pair)
@@ -296,13 +296,13 @@ def plot_quake_vs_wr(problem, wr, zeta=1e-4, eta=1e-7, pair=(6, 7), *, theta0=No
     ax1.set_ylabel(rf"$\delta\theta_{pair[1]}$ / RMS size")
     ax1.set_aspect("equal", adjustable="datalim")
     ratio = np.sqrt(np.trace(Sq) / np.trace(Sw))
-    ax1.set_title(rf"shapes; size earthquake / WR = {ratio:.3g} ($\zeta$ = {zeta:.2g})", fontsize=10)
-    ax1.legend(loc="lower left", fontsize=7.5)
+    ax1.set_title(rf"shapes; size earthquake / WR = {ratio:.3g} ($\zeta$ = {zeta:.2g})")
+    style.legend_below(ax1, ncol=2)
     h, vw = eigen_variances(wr.Sigma, wr.H)
     _, vq = eigen_variances(q.Sigma, q.H)
     plot_variance_flatness(ax2, h, vw, label="WR SGD (theory)", color=style.WR, boltzmann=True)
     plot_variance_flatness(ax2, h, vq, label=rf"earthquake, $\zeta$ = {zeta:.2g} (theory)", color=style.EARTHQUAKE)
-    ax2.legend(fontsize=8)
+    style.legend_below(ax2, ncol=2)
     return axes, q
 
 
