@@ -62,6 +62,7 @@ book-student: install
 	mkdir -p _build
 	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('_config.yml')); \
 	  c.setdefault('sphinx', {}).setdefault('config', {})['hide_solutions'] = True; \
+	  c['sphinx'].setdefault('extra_extensions', []).append('noneq._sphinx_student'); \
 	  yaml.safe_dump(c, open('_build/_config-student.yml', 'w'), allow_unicode=True, sort_keys=False)"
 	$(BIN)/jupyter-book build . --config _build/_config-student.yml --path-output _build/student-site -W -n --keep-going
 	rm -rf _build/html-student && mv _build/student-site/_build/html _build/html-student && rm -rf _build/student-site
