@@ -1,14 +1,23 @@
 """Sphinx extension of the site without solutions (``make book-student``).
 
-sphinx-exercise's ``hide_solutions`` removes the solution blocks; the self-check cells stay, but
-their printed confirmation can carry a result (the relaxation times, the number of distinct
-elements). This removes the *output* of every code cell that calls ``checks.check_...``, so the
-student site shows the checks to run and nothing of their results.
+- Removes every solution. sphinx-exercise's own ``hide_solutions`` option cannot be used: with
+  the gated syntax of the chapters (``{solution-start}`` ... ``{solution-end}``, needed because
+  solutions contain code cells) sphinx-exercise 1.2.1 drops only the start marker, so the
+  solution's text and code stay on the page and the end marker fails the build ("unknown node
+  type: solution_end_node"). Here the merged solution nodes are removed after sphinx-exercise
+  has assembled them.
+- Removes the *output* of every code cell that calls ``checks.check_...``: the printed
+  confirmation can carry a result (the relaxation times, the number of distinct elements). The
+  check itself stays, so students see what to run.
 """
 from docutils import nodes
 
 
-def _strip_check_outputs(app, doctree):
+def _strip(app, doctree):
+    from sphinx_exercise.nodes import solution_node
+
+    for node in list(doctree.findall(solution_node)):
+        node.parent.remove(node)
     for cell in list(doctree.findall(nodes.container)):
         if cell.get("nb_element") != "cell_code":
             continue
@@ -20,5 +29,6 @@ def _strip_check_outputs(app, doctree):
 
 
 def setup(app):
-    app.connect("doctree-read", _strip_check_outputs)
+    app.setup_extension("sphinx_exercise")
+    app.connect("doctree-read", _strip)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
