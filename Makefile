@@ -85,12 +85,13 @@ assignments: install
 	rm -rf _build/course/source _build/course/release
 	$(BIN)/python -m noneq.student course chapters _build/course
 
-# The website without solutions (sphinx-exercise's hide_solutions), for the weeks an assignment
-# is open: _build/html-student. Shares the execution cache with `make book`.
+# The website without solutions (and without the self-checks' printed results), for the weeks an
+# assignment is open: _build/html-student (noneq._sphinx_student; sphinx-exercise's hide_solutions
+# leaves gated solutions on the page). Shares the execution cache with `make book`.
 book-student: install
 	mkdir -p _build
 	$(BIN)/python -c "import yaml; c = yaml.safe_load(open('_config.yml')); \
-	  c.setdefault('sphinx', {}).setdefault('config', {})['hide_solutions'] = True; \
+	  c.setdefault('sphinx', {}).setdefault('extra_extensions', []).append('noneq._sphinx_student'); \
 	  yaml.safe_dump(c, open('_build/_config-student.yml', 'w'), allow_unicode=True, sort_keys=False)"
 	$(BIN)/jupyter-book build . --config _build/_config-student.yml --path-output _build/student-site -W -n --keep-going
 	rm -rf _build/html-student && mv _build/student-site/_build/html _build/html-student && rm -rf _build/student-site

@@ -13,11 +13,13 @@ generate_assignment, then autograde of three kinds of submissions:
 - "wrong": one chapter with one deliberately wrong solution: it loses exactly that exercise's
   points.
 
-Times are measured per autograde (the executions are the cost: 9 chapters x 2 + 1) and printed
+The cell timeout is 60 s (NONEQ_CELL_TIMEOUT overrides it, for a machine shared with other
+jobs). Times are measured per autograde (the executions are the cost: 9 chapters x 2 + 1) and printed
 by test_report_times (pytest -s).
 """
 import datetime
 import json
+import os
 import pathlib
 import re
 import time
@@ -36,6 +38,7 @@ WRONG = {  # chapter: (grade_id of the solution cell, wrong body, grade_id of th
                              "ex-hessian-spectrum-check"),
 }
 TIMES = {}
+CELL_TIMEOUT = int(os.environ.get("NONEQ_CELL_TIMEOUT", "60"))
 
 
 def _fill(source_nb, release_nb, wrong=None):
@@ -62,7 +65,8 @@ def _autograde(api, course, name, who, nb):
     t0 = time.perf_counter()
     result = api.autograde(name, who, force=True, create=True)
     TIMES[(name, who)] = time.perf_counter() - t0
-    assert result["success"], f"autograde {name} {who} failed:\n{result['log']}\n{result.get('error')}"
+    if not result["success"]:
+        return f"autograde {name} {who} failed:\n{result['log']}\n{result.get('error')}"
     return nbformat.read(course / "autograded" / who / name / f"{name}.ipynb", 4)
 
 
@@ -72,6 +76,8 @@ def course(tmp_path_factory):
 
     course = tmp_path_factory.mktemp("course")
     student.write_course(CHAPTERS, course)
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text().replace("c.Execute.timeout = 60", f"c.Execute.timeout = {CELL_TIMEOUT}"))
     release = student.release(course)
     api = student.nbgrader_api(course)
     out = {"dir": course, "graded": {}, "release": {p.stem: nbformat.read(p, 4) for p in release}}
@@ -87,8 +93,14 @@ def course(tmp_path_factory):
         out["scores"] = {
             key: {g.name: (g.auto_score, g.max_score, g.cell.cell_type)
                   for g in gb.find_submission_notebook(key[0], key[0], key[1]).grades}
-            for key in out["graded"]}
+            for key, nb in out["graded"].items() if not isinstance(nb, str)}
     return out
+
+
+def _graded(course, key):
+    nb = course["graded"][key]
+    assert not isinstance(nb, str), nb  # the autograde log when it failed
+    return nb
 
 
 def _errors(nb):
@@ -106,11 +118,11 @@ def _cell_seconds(cell):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_reference_solutions_get_every_autograded_point(course, name):
+    graded = _graded(course, (name, "ref"))
     scores = course["scores"][(name, "ref")]
     auto = {k: v for k, v in scores.items() if v[2] == "code"}
     assert auto, f"{name}: no autograded cell"
     assert all(s == m for s, m, _ in auto.values()), f"{name}: reference lost points: {auto}"
-    graded = course["graded"][(name, "ref")]
     assert _errors(graded) == [], f"{name}: cells fail when run unattended"
     widget_cells = [c for c in graded.cells if c.cell_type == "code" and "interact(" in c.source]
     for cell in widget_cells:  # a stalled widget cell waits out the 60 s timeout
@@ -119,10 +131,10 @@ def test_reference_solutions_get_every_autograded_point(course, name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_untouched_submission_gets_zero_and_runs(course, name):
+    graded = _graded(course, (name, "blank"))
     scores = course["scores"][(name, "blank")]
     auto = {k: v for k, v in scores.items() if v[2] == "code"}
     assert all(s == 0 for s, _, _ in auto.values()), f"{name}: an untouched notebook scores {auto}"
-    graded = course["graded"][(name, "blank")]
     failing = {i for i, _ in _errors(graded)}
     checks = {i for i, c in enumerate(graded.cells) if c.metadata.get("nbgrader", {}).get("grade")
               and c.cell_type == "code"}
@@ -130,18 +142,18 @@ def test_untouched_submission_gets_zero_and_runs(course, name):
     names = {e for _, e in _errors(graded)}
     assert names <= {"NotImplementedError", "NameError"}, f"{name}: unexpected errors {names}"
     for cell in graded.cells:  # ... and nothing stalls
-        assert _cell_seconds(cell) < 45
+        assert _cell_seconds(cell) < CELL_TIMEOUT
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))
 def test_wrong_answer_loses_exactly_its_points(course, name):
+    graded = _graded(course, (name, "wrong"))
     ref, wrong = course["scores"][(name, "ref")], course["scores"][(name, "wrong")]
     check = WRONG[name][2]
     assert wrong[check][0] == 0 and ref[check][0] == ref[check][1] > 0
     lost = sum(ref[k][0] or 0 for k in ref if ref[k][2] == "code") - sum(
         wrong[k][0] or 0 for k in wrong if wrong[k][2] == "code")
     assert lost == ref[check][1]
-    graded = course["graded"][(name, "wrong")]
     cell = next(c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == check)
     message = "".join(o.get("evalue", "") for o in cell.outputs)
     assert "regularizer" in message  # the student sees the self-check's hint
@@ -172,12 +184,16 @@ def test_release_has_no_solutions_and_no_raw_myst(course):
 
 
 def test_report_times(course):
-    lines = ["chapter               points  auto  manual  ref-run  blank-run"]
+    lines = ["chapter               points  auto  manual  ref-run  blank-run  slowest cell (ref)"]
     for name in NAMES:
+        if (name, "ref") not in course["scores"]:
+            lines.append(f"{name:22s} autograde failed")
+            continue
         scores = course["scores"][(name, "ref")]
         auto = [v for v in scores.values() if v[2] == "code"]
         manual = [v for v in scores.values() if v[2] == "markdown"]
         lines.append(f"{name:22s} {sum(v[1] for v in scores.values()):5.0f} {len(auto):5d} {len(manual):7d} "
-                     f"{TIMES[(name, 'ref')]:7.1f}s {TIMES[(name, 'blank')]:8.1f}s")
+                     f"{TIMES[(name, 'ref')]:7.1f}s {TIMES[(name, 'blank')]:8.1f}s "
+                     f"{max(_cell_seconds(c) for c in course['graded'][(name, 'ref')].cells):8.1f}s")
     print("\n" + "\n".join(lines))
     assert len(TIMES) == 2 * len(NAMES) + len(WRONG)
