@@ -154,7 +154,9 @@ JS_STATE = """() => {
     if (o.output_type === 'stream' && o.name === 'stderr') stderr.push(String(o.text).slice(0, 300));
   }
   const done = code.filter(c => c.execution_count !== null).length;
-  return {ncode: code.length, done, errors, stderr, dirty: panel.context.model.dirty};
+  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return {ncode: code.length, done, errors, stderr, dirty: panel.context.model.dirty,
+          kernel: kernel ? kernel.status : 'none'};
 }"""
 JS_SCROLLER = ("[...document.querySelectorAll('.jp-NotebookPanel .jp-WindowedPanel-outer')]"
                ".sort((a, b) => b.scrollHeight - a.scrollHeight)[0]")
@@ -263,15 +265,13 @@ def check_chapter(page, lab, root, name, out, args):
 
     cpu0, t0 = cpu_seconds(pid), time.time()
     menu(page, "Run", "Run All Cells")
-    last_progress, last_done = time.time(), -1
+    # Done when every code cell has its reply (Lab sets the execution count from it) and the
+    # kernel is idle; Lab stops a Run All at the first error.
     while True:
         state = page.evaluate(JS_STATE)
-        idle = lab.api("GET", f"/api/kernels/{kernel}")["execution_state"] == "idle"
-        if state["done"] != last_done:
-            last_done, last_progress = state["done"], time.time()
-        if state["done"] == state["ncode"] and idle:
+        if (state["done"] == state["ncode"] and state["kernel"] == "idle") or state["errors"]:
             break
-        if state["errors"] or (idle and time.time() - last_progress > 10) or time.time() - t0 > args.timeout:
+        if time.time() - t0 > args.timeout:
             break
         page.wait_for_timeout(200)
     row["run_s"], row["cpu_s"] = time.time() - t0, cpu_seconds(pid) - cpu0
@@ -288,8 +288,9 @@ def check_chapter(page, lab, root, name, out, args):
     md = scroll_through(page)  # ends at the top of the chapter
     page.wait_for_timeout(1000)
     page.screenshot(path=str(out / f"{name}.png"))
-    admonitions = page.locator(".jp-NotebookPanel .myst-admonition").count()
-    row["myst"] = f"{md['cells']} md cells, {md['raw']} raw"
+    admonitions = page.locator(".jp-NotebookPanel .myst-admonition").count()  # in view at the top
+    row["myst"] = "rendered" if not (md["raw"] or md["directives"]) else f"{md['raw']} raw cells"
+    row["myst"] += f", {admonitions} admonitions"
     if md["raw"] or md["directives"] or not md["cells"]:
         row["problems"].append(f"MyST not rendered: {md['raw']} raw markdown cells, directive source "
                                f"shown: {sorted(set(md['directives']))}")
