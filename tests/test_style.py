@@ -105,6 +105,9 @@ def test_legend_below_sits_under_the_axes():
     r = fig.canvas.get_renderer()
     assert leg.get_window_extent(r).y1 < ax.xaxis.label.get_window_extent(r).y0
     assert style.legend_below(fig) is not None
+    dark = style.legend_below(ax, dark=True)
+    assert np.allclose(dark.get_frame().get_facecolor()[:3], matplotlib.colormaps["viridis"](0.0)[:3])
+    assert all(matplotlib.colors.to_hex(t.get_color()) == "#ffffff" for t in dark.get_texts())
     with pytest.raises(ValueError, match="where must be"):
         style.legend_below("axes")
     plt.close("all")

@@ -487,7 +487,7 @@ def plot_stationary_planes(run, theory_wr, theory_wor, theta0, pair=(6, 7), span
         ax.set_aspect("equal")
         ax.xaxis.set_major_locator(plt.MaxNLocator(4))
         fig.colorbar(m, ax=ax, label=r"$\log_{10}$ density (simulation)", shrink=0.9)
-    style.legend_below(fig, ncol=2)
+    style.legend_below(fig, ncol=2, dark=True)
     ins = ax2.inset_axes([0.01, 0.62, 0.36, 0.36])
     ins.set_facecolor("white")
     _ellipse_contour(ins, Sm, np.zeros(2), unit, _log_levels(3), color=style.WR, lw=0.9, ls="--")
@@ -596,7 +596,7 @@ def plot_ness_theory(problem, theta0, H0, eta=1e-7, m=10, scheme="wr", unit=None
     ax.set_ylabel(rf"$\delta\theta_{b}/\Theta_{b}$")
     ax.set_title(f"{scheme.upper()}, $\\eta$ = {eta:.2g}, m = {m}: rms "
                  f"$\\delta\\theta$ = {np.sqrt(np.trace(t.Sigma) / problem.N):.2e}")
-    style.legend_below(ax, ncol=2)
+    style.legend_below(ax, ncol=2, dark=True)
     return ax, t
 
 

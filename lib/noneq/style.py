@@ -151,13 +151,19 @@ def figure(kind="single", nrows=1, ncols=1, height=None, **subplots_kw):
     return plt.subplots(nrows, ncols, figsize=figsize(kind, nrows, height), **subplots_kw)
 
 
-def legend_below(where, ncol=2, **kw):
+def legend_below(where, ncol=2, dark=False, **kw):
     """Put the legend below the data, outside the axes, so that it covers nothing.
 
     ``where`` is an Axes (the legend goes under its x label) or a Figure (one legend for all
-    panels, each label once, under the figure; needs constrained layout). Returns the Legend.
+    panels, each label once, under the figure; needs constrained layout). ``dark=True`` gives
+    the legend the dark background of the heat maps, so that white lines drawn on them stay
+    visible in the legend. Returns the Legend.
     """
     from matplotlib.figure import Figure, SubFigure
+
+    if dark:
+        kw = {"frameon": True, "facecolor": mpl.colormaps["viridis"](0.0), "edgecolor": "none",
+              "framealpha": 1.0, "labelcolor": "white", **kw}
 
     if isinstance(where, (Figure, SubFigure)):
         seen = {}
