@@ -51,3 +51,11 @@ def test_unclosed_cell_and_bad_line_length_raise():
         fc.code_cells("```{code-cell} ipython3\nx = 1\n")
     with pytest.raises(ValueError, match="line_length"):
         fc.format_chapter(CHAPTER, RUFF, line_length=0)
+
+
+def test_blank_line_after_options_is_kept():
+    """jupytext writes a blank line between a cell's options and its code; formatting keeps it,
+    so `make format` and a save from JupyterLab agree (tests/test_jupytext_roundtrip.py)."""
+    text = "```{code-cell} ipython3\n:tags: [hide-input]\n\nx = 1\n```\n"
+    (first, stop), = fc.code_cells(text)
+    assert text.split("\n")[first:stop] == ["x = 1"]

@@ -30,7 +30,7 @@ def code_cells(text: str):
         k += 1
         if not m:
             continue
-        fence = m.group(1)
+        fence, start = m.group(1), k
         if k < len(lines) and lines[k] == "---":  # YAML options up to the next ---
             k += 1
             while k < len(lines) and lines[k] != "---":
@@ -38,6 +38,8 @@ def code_cells(text: str):
             k += 1
         while k < len(lines) and _OPTION.match(lines[k]):
             k += 1
+        if k > start and k < len(lines) and lines[k] == "":
+            k += 1  # the blank line jupytext writes between a cell's options and its code
         first = k
         while k < len(lines) and lines[k].rstrip() != fence:
             k += 1
