@@ -555,18 +555,16 @@ def algorithm_source():
 
 
 def algorithms_html():
-    """An HTML table with the SGLD and SGWORLD code of :func:`algorithm_source` side by side."""
+    """An HTML table with the SGLD and SGWORLD code of :func:`algorithm_source`, one above the
+    other (side by side they are wider than the book's column); long lines wrap."""
     src = algorithm_source()
-    pre = '<pre style="font-size:0.8em; margin:0; white-space:pre">{}</pre>'
-    cell = '<td style="vertical-align:top; text-align:left; padding:0 1em 0 0">{}</td>'
-    head = '<th style="text-align:left">{}</th>'
-    left, right = (cell.format(pre.format(html.escape(src[k]))) for k in ("sgld", "sgworld"))
-    return ('<table style="border:none">'
-            f'<tr>{head.format("SGLD (Fig. 5, left): one step")}'
-            f'{head.format("SGWORLD (Fig. 5, right): one epoch")}</tr>'
-            f'<tr>{left}{right}</tr>'
-            f'<tr><td colspan="2" style="text-align:left">shared SGD step (Eq. A1/B2) and WOR epoch:'
-            f'{pre.format(html.escape(src["shared"]))}</td></tr></table>')
+    pre = '<pre style="font-size:0.8em; margin:0; white-space:pre-wrap; overflow-wrap:anywhere">{}</pre>'
+    row = '<tr><th style="text-align:left">{}</th></tr><tr><td style="text-align:left">{}</td></tr>'
+    rows = [("SGLD (Fig. 5, left): one step", src["sgld"]),
+            ("SGWORLD (Fig. 5, right): one epoch", src["sgworld"]),
+            ("Shared SGD step (Eq. A1/B2) and WOR epoch", src["shared"])]
+    body = "".join(row.format(title, pre.format(html.escape(code))) for title, code in rows)
+    return f'<table style="border:none; width:100%">{body}</table>'
 
 
 # ---------------------------------------------------------------------------------------------

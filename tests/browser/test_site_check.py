@@ -54,10 +54,10 @@ def test_page_names():
 
 def test_report_names_the_failures():
     r = sc.Result("ness_sgd", 420, overflow=[("code", 30, "x = 1")], min_figure_px=6.5,
-                  figures=[("a.png", 6.5)], console=["boom"], weight=3_200_000,
+                  figures=[("a.png", 6.5)], console=["boom"], weight=3_200_000, own_weight=700_000,
                   failures=["figure a.png: smallest text 6.5 px < 9 px"])
     text = sc.format_report([r])
-    assert "| ness_sgd | 420 | 1 (30) | 6.5 | 1 | 3.20 | 0 | 1 |" in text
+    assert "| ness_sgd | 420 | 1 (30) | 6.5 | 1 | 0.70 / 3.20 | 0 | 1 |" in text
     assert "ness_sgd @ 420 px: figure a.png: smallest text 6.5 px" in text
 
 
