@@ -30,14 +30,19 @@ def need_function(value, exercise: str, name: str):
     return value
 
 
-def as_number(value, exercise: str, what: str) -> float:
-    """``value`` as one finite float, or :func:`fail` saying what is wrong with it."""
+def _floats(value, exercise: str, what: str, expected: str):
+    """``value`` as a float array, or :func:`fail` naming ``expected`` (None or not numbers)."""
     if value is None:
         fail(exercise, f"{what} is None: does your function `return` its result?")
     try:
-        x = np.asarray(value, dtype=float)
+        return np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        fail(exercise, f"{what} must be one number, got {_describe(value)}.")
+        fail(exercise, f"{what} must be {expected}, got {_describe(value)}.")
+
+
+def as_number(value, exercise: str, what: str) -> float:
+    """``value`` as one finite float, or :func:`fail` saying what is wrong with it."""
+    x = _floats(value, exercise, what, "one number")
     if x.size != 1:
         fail(exercise, f"{what} must be one number, got an array of shape {x.shape}.")
     x = float(x.reshape(()))
@@ -48,12 +53,7 @@ def as_number(value, exercise: str, what: str) -> float:
 
 def as_array(value, shape, exercise: str, what: str):
     """``value`` as a float array of ``shape``, or :func:`fail` saying what is wrong with it."""
-    if value is None:
-        fail(exercise, f"{what} is None: does your function `return` its result?")
-    try:
-        A = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        fail(exercise, f"{what} must be an array of numbers of shape {shape}, got {_describe(value)}.")
+    A = _floats(value, exercise, what, f"an array of numbers of shape {shape}")
     if A.shape != tuple(shape):
         fail(exercise, f"{what} must have shape {tuple(shape)}, got {A.shape}.")
     if not np.all(np.isfinite(A)):
