@@ -366,6 +366,22 @@ def test_plot_entropy_window_shows_the_window_and_its_sigma(system):
         fp.plot_entropy_window(path[:, :1], np.zeros(2), C, Sigma, D)
 
 
+def test_plot_entropy_window_is_silent_under_the_book_style(system):
+    """The book turns on constrained layout (style.use); the figure must not warn on stderr,
+    which fails the strict build."""
+    import warnings
+
+    from noneq import style
+
+    H, D, eta, Sigma, C = system
+    path = np.asarray(fp.stationary_windows(jax.random.key(6), H, D, eta, 400, 1))[0]
+    with plt.rc_context({"figure.constrained_layout.use": True}), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = fp.plot_entropy_window(path, np.zeros(2), C, Sigma, D, window_start=100, length=50)
+    assert style.MIN_FONT_PT >= 10
+    plt.close(fig)
+
+
 # ---------------------------------------------------------------------------------------------
 # the self-checks
 # ---------------------------------------------------------------------------------------------

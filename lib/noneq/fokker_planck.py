@@ -933,7 +933,7 @@ def plot_entropy_window(path, theta0, C, Sigma, D, window_start=0, length=200, *
     S = entropy_along_path(path, theta0, C, Sigma, D)
     rate = float(ness.mean_entropy_rate(C, D, Sigma))
     if fig is None:
-        fig = plt.figure(figsize=(5.6, 6.6))
+        fig = plt.figure(figsize=(5.6, 6.6), layout="none")  # fixed margins (below)
     fig.clear()
     ax, bx = fig.subplots(2, 1, gridspec_kw=dict(height_ratios=(1.25, 1)))
     lim = 3.2 * np.sqrt(np.diag(Sigma)).max()
@@ -963,6 +963,7 @@ def plot_entropy_window(path, theta0, C, Sigma, D, window_start=0, length=200, *
     sig = S[b] - S[a]
     bx.set_title(rf"window of {length} steps from $k$ = {a}: $\sigma$ = {sig:+.2f} "
                  rf"(mean {rate * length:.2f})")
-    fig.set_layout_engine("none")  # fixed margins: cheap, and the frames of a twin do not jump
-    fig.subplots_adjust(left=0.15, right=0.96, bottom=0.08, top=0.98, hspace=0.32)
+    engine = fig.get_layout_engine()
+    if engine is None or engine.adjust_compatible:  # fixed margins: the frames of a twin do not jump
+        fig.subplots_adjust(left=0.15, right=0.96, bottom=0.08, top=0.98, hspace=0.32)
     return fig
