@@ -119,18 +119,3 @@ def test_bad_input():
         twins.frames_player(_line, {"slope": [1]}, colors=1)
     with pytest.raises(ValueError, match="plot_fn"):
         twins.frames_player("not a function", {"slope": [1]})
-
-
-def test_a_frame_renders_from_a_figure_without_an_agg_canvas():
-    """A figure whose pyplot window was closed can be left with a bare FigureCanvasBase (seen in
-    JupyterLab); the twin still renders it."""
-    from matplotlib.backend_bases import FigureCanvasBase
-    from matplotlib.figure import Figure
-
-    from noneq import twins
-
-    fig = Figure(figsize=(2, 1))
-    fig.add_subplot().plot([0, 1], [1, 0])
-    FigureCanvasBase(fig)
-    image = twins._render(fig, 50)
-    assert image.shape == (50, 100, 4) and image.dtype == np.uint8

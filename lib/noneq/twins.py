@@ -88,12 +88,6 @@ def _grid(grid):
 def _render(fig, dpi):
     """The whole canvas of ``fig`` drawn once at ``dpi``, as a uint8 RGBA array (the frames are
     cropped together afterwards, like ``bbox_inches="tight"`` but with one draw per frame)."""
-    if not hasattr(fig.canvas, "buffer_rgba"):
-        # a figure that pyplot has closed keeps only a FigureCanvasBase (seen in JupyterLab,
-        # after a widget cell): draw it on an Agg canvas of its own
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        FigureCanvasAgg(fig)
     old = fig.dpi
     fig.set_dpi(dpi)
     try:
