@@ -26,6 +26,37 @@ def test_interactive_redraws_on_change():
     assert calls[-1] == (7, "y") and out.outputs[0]["text"] == "a=7 b=y\n"
 
 
+def test_a_change_from_another_thread_redraws_on_the_main_loop(monkeypatch):
+    """JupyterLab 4.4 + ipykernel 7 deliver widget messages on a subshell thread: the redraw must
+    wait for the kernel's main loop instead of drawing (and closing pyplot figures) mid-cell."""
+    import threading
+
+    queued, threads = [], []
+
+    class Loop:
+        def add_callback(self, callback):
+            queued.append(callback)
+
+    monkeypatch.setattr(widgets, "_main_loop", lambda: Loop())
+
+    def f(a=1):
+        threads.append(threading.current_thread())
+        print(f"a={a}")
+
+    slider = ipywidgets.IntSlider(value=1)
+    out = widgets.interactive(f, a=slider).children[-1]
+    assert threads == [threading.main_thread()] and not queued    # first draw: now, main thread
+    other = threading.Thread(target=lambda: setattr(slider, "value", 5))
+    other.start()
+    other.join()
+    assert len(threads) == 1 and len(queued) == 1                  # not drawn on the other thread
+    assert out.outputs[0]["text"] == "a=1\n"
+    queued.pop()()                                                 # the main loop runs it
+    assert threads[-1] is threading.main_thread() and out.outputs[0]["text"] == "a=5\n"
+    slider.value = 6                                               # a change on the main thread
+    assert not queued and out.outputs[0]["text"] == "a=6\n"       # draws at once
+
+
 def test_interactive_shows_errors_and_rejects_bad_controls():
     def broken(a=0):
         raise RuntimeError("boom")

@@ -18,10 +18,39 @@ Here ``f`` runs under :func:`IPython.utils.capture.capture_output` and its outpu
 to the ``Output`` widget's ``outputs`` trait from the kernel side. No output message is routed
 to the widget, so an executor's stand-in widget has nothing to send back, and the cell finishes
 as fast as a cell without a widget.
+
+Why the redraw is handed to the kernel's main thread: JupyterLab 4.4 with ipykernel 7 sends
+widget messages on a kernel *subshell*, so a control's callback runs in another thread while a
+cell is still executing. A callback that draws with pyplot then races the cell (``plt.show()``
+under the inline backend closes *every* open figure, including the one the cell is drawing);
+in JupyterLab's Run All this stopped two chapters with ``AttributeError: 'FigureCanvasBase'
+object has no attribute 'buffer_rgba'``. The redraw therefore runs on the main thread's event
+loop, between cells, as it did with ipykernel 6.
 """
 from __future__ import annotations
 
 __all__ = ["interactive", "interact"]
+
+
+def _main_loop():
+    """The kernel's main-thread event loop (a tornado IOLoop), or None outside a kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency of ipywidgets
+        return None
+    return getattr(getattr(get_ipython(), "kernel", None), "io_loop", None)
+
+
+def _on_main_thread(callback):
+    """Call ``callback()`` now on the main thread; from any other thread (a kernel subshell
+    handling a widget message), schedule it on the kernel's main loop instead."""
+    import threading
+
+    loop = _main_loop()
+    if threading.current_thread() is threading.main_thread() or loop is None:
+        callback()
+    else:
+        loop.add_callback(callback)  # thread-safe; runs once the current cell has finished
 
 
 def _as_outputs(captured) -> tuple:
@@ -43,7 +72,7 @@ def interactive(function, **controls):
     slider, a dropdown, ...). Returns an ``ipywidgets.VBox`` (controls, then output) that is not
     yet displayed; whenever a control changes, ``function(**values)`` runs again and its output
     (printed text, figures shown with ``plt.show()``, any ``display``) replaces the previous one.
-    An exception inside ``function`` is shown in the output area as text, not raised.
+    The redraw always runs on the kernel's main thread (see the module docstring). An exception inside ``function`` is shown in the output area as text, not raised.
 
     Raises ValueError if ``function`` is not callable or a control is not a value widget.
     """
@@ -60,7 +89,7 @@ def interactive(function, **controls):
                              f"got {type(control).__name__}.")
     out = ipywidgets.Output()
 
-    def render(*_):
+    def draw():
         values = {name: control.value for name, control in controls.items()}
         with capture_output() as captured:
             try:
@@ -69,9 +98,12 @@ def interactive(function, **controls):
                 print(traceback.format_exc())
         out.outputs = _as_outputs(captured)
 
+    def render(_change):
+        _on_main_thread(draw)
+
     for control in controls.values():
         control.observe(render, names="value")
-    render()
+    draw()
     return ipywidgets.VBox([*controls.values(), out])
 
 
