@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import secrets
 import shutil
 import socket
@@ -148,14 +149,17 @@ JS_STATE = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
   const cells = panel.content.model.sharedModel.cells;
   const code = cells.filter(c => c.cell_type === 'code');
-  const errors = [], stderr = [];
+  const errors = [], tracebacks = [], stderr = [];
   for (const c of code) for (const o of c.outputs) {
-    if (o.output_type === 'error') errors.push(o.ename + ': ' + o.evalue);
+    if (o.output_type === 'error') {
+      errors.push(o.ename + ': ' + o.evalue);
+      tracebacks.push(c.source + String.fromCharCode(10) + o.traceback.join(String.fromCharCode(10)));
+    }
     if (o.output_type === 'stream' && o.name === 'stderr') stderr.push(String(o.text).slice(0, 300));
   }
   const done = code.filter(c => c.execution_count !== null).length;
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return {ncode: code.length, done, errors, stderr, dirty: panel.context.model.dirty,
+  return {ncode: code.length, done, errors, tracebacks, stderr, dirty: panel.context.model.dirty,
           kernel: kernel ? kernel.status : 'none'};
 }"""
 JS_SCROLLER = ("[...document.querySelectorAll('.jp-NotebookPanel .jp-WindowedPanel-outer')]"
@@ -278,6 +282,9 @@ def check_chapter(page, lab, root, name, out, args):
     row["peak_mib"] = peak_mib(pid)
     if state["errors"]:
         row["problems"].append("error output: " + "; ".join(state["errors"])[:500])
+        # the whole traceback (ANSI colours removed), with the cell's source, for the log
+        text = re.sub(r"\x1b\[[0-9;]*m", "", "\n\n".join(state["tracebacks"]))
+        (out / f"{name}.traceback.txt").write_text(text)
     if state["done"] != state["ncode"]:
         row["problems"].append(f"Run All stopped: {state['done']} of {state['ncode']} code cells ran")
     if state["stderr"]:
