@@ -230,7 +230,7 @@ def test_drift_chi2_on_synthetic_data():
 def test_diffusion_wor_paper_differs_by_errata_only(regression):
     p, theta0 = regression
     full = np.asarray(noise.diffusion_wor(p, theta0, ETA, M_BATCH, "full"))
-    paper = minibatch.diffusion_wor_paper(p, theta0, ETA, M_BATCH)
+    paper = noise.diffusion_wor_paper(p, theta0, ETA, M_BATCH)
     assert np.allclose(paper, paper.T)
     rel = np.linalg.norm(paper - full) / np.linalg.norm(full)
     assert 0 < rel < 0.05   # the errata are O(1/M) corrections

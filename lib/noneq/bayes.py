@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import ness, noise, sim, stationary, style
+from . import ness, noise, sim, stationary, style, validate
 from .quake import loglog_slope  # noqa: F401 (re-exported)
 
 __all__ = [
@@ -350,7 +350,7 @@ def discrete_theory(problem, algorithm, eta, m, *, key=None, n_samples=2 ** 12, 
         Abar, bbar = np.eye(N) - eta * post.H, np.zeros(N)
         FF, Q0 = eta ** 2 * HD1.reshape(N * N, N * N), 2 * eta ** 2 * D1
     else:
-        key = sim._check_key(jax.random.key(0) if key is None else key)
+        key = validate.prng_key(jax.random.key(0) if key is None else key)
         if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 2:
             raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}.")
         key_bytes = np.asarray(jax.random.key_data(key)).tobytes()
@@ -513,7 +513,7 @@ def simulated_kl(problem, algorithm, eta, m, n_steps, key, *, replicas=8, burn_i
         raise ValueError(f"replicas must be an integer >= 2, got {replicas!r}.")
     algo = make_algo(problem, algorithm, eta, m)
     burn = default_burn_in(problem, algorithm, eta, m, post) if burn_in is None else burn_in
-    keys = jax.random.split(sim._check_key(key), int(replicas))
+    keys = jax.random.split(validate.prng_key(key), int(replicas))
     means, covs, ns = [], [], []
     for k in keys:
         st = sim.stationary(problem, algo, post.theta0, n_steps + burn, k, theta_ref=post.theta0,
@@ -663,7 +663,6 @@ def plot_sgworld_state(problem, eta=1e-6, m=10, *, curves=(), plane=(1, 2), key=
     default the two stiffest eigenvectors of H_0), where the posterior is a circle. Right: the
     :class:`KLCurve` s in ``curves`` with the values at ``eta`` marked. Returns (axes, {name:
     (kl_fp, kl_discrete)}) with inf (and no ellipse) where a theory has no stationary state."""
-    import matplotlib.pyplot as plt
 
     post = posterior(problem) if post is None else post
     if axes is None:

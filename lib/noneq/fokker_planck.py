@@ -38,7 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import ness, style
-from .ness import _concrete, _eta, _matrix
+from .validate import concrete as _concrete, eta as _eta, integer as _integer, matrix as _matrix
+from .validate import points as _points, positive as _positive, trajectory as _trajectory
 
 __all__ = [
     "rotation",
@@ -78,13 +79,6 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # small helpers and the course's 2-D examples
 # ---------------------------------------------------------------------------------------------
-_positive = ness._positive
-
-
-def _count(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def rotation(angle):
@@ -233,8 +227,8 @@ def simulate_sde(key, theta_init, grad_fn, mu, D, n_steps, *, dt=1.0, thin=1, ar
     D = _matrix("D", D, N, symmetric=True)
     Z = jnp.asarray(np.sqrt(2.0) * _sqrt_psd(D))
     dt = _positive("dt", dt)
-    n_steps = _count("n_steps", n_steps)
-    thin = _count("thin", thin)
+    n_steps = _integer("n_steps", n_steps)
+    thin = _integer("thin", thin)
     if n_steps % thin:
         raise ValueError(f"n_steps ({n_steps}) must be a multiple of thin ({thin}).")
     out_shape = jax.eval_shape(lambda th: grad_fn(th, *args), jax.ShapeDtypeStruct((N,), jnp.float64)).shape
@@ -270,7 +264,7 @@ def simulate_linear(key, theta_init, H, D, eta, n_steps, *, theta0=None, thin=1)
     h_max = float(np.linalg.eigvalsh(np.asarray(H)).max())
     if eta * h_max >= 2:
         raise ValueError(f"eta * h_max = {eta * h_max:.3g} >= 2: Eq. (12) diverges; reduce eta.")
-    theta0 = jnp.zeros(N) if theta0 is None else ness._points("theta0", theta0, N)
+    theta0 = jnp.zeros(N) if theta0 is None else _points("theta0", theta0, N)
     return simulate_sde(key, theta_init, _linear_grad, eta * jnp.eye(N), D, n_steps, dt=1.0,
                         thin=thin, args=(H, theta0))
 
@@ -305,9 +299,9 @@ def stationary_windows(key, H, D, eta, length, n_windows, *, theta0=None):
     state, independent of one another (so histogram counts are Poisson)."""
     H = _matrix("H", H, pos_def=True)
     N = H.shape[0]
-    length = _count("length", length)
-    n_windows = _count("n_windows", n_windows)
-    theta0 = jnp.zeros(N) if theta0 is None else ness._points("theta0", theta0, N)
+    length = _integer("length", length)
+    n_windows = _integer("n_windows", n_windows)
+    theta0 = jnp.zeros(N) if theta0 is None else _points("theta0", theta0, N)
     k_start, k_run = jax.random.split(key)
     start = _gaussian_points(k_start, theta0, jnp.linalg.cholesky(discrete_covariance(H, D, eta)), n_windows)
     return simulate_linear(k_run, start, H, D, eta, length, theta0=theta0)
@@ -330,9 +324,9 @@ def stationary_window_map(key, H, D, eta, length, n_windows, fn, *, batch=None, 
     tuple of such arrays. Returns the results concatenated along axis 0 (as NumPy arrays).
     Batch k uses the key ``jax.random.fold_in(key, k)``, so results do not depend on memory.
     """
-    n_windows = _count("n_windows", n_windows)
-    length = _count("length", length)
-    batch = max(1, 500_000 // (length + 1)) if batch is None else _count("batch", batch)
+    n_windows = _integer("n_windows", n_windows)
+    length = _integer("length", length)
+    batch = max(1, 500_000 // (length + 1)) if batch is None else _integer("batch", batch)
     if not callable(fn):
         raise ValueError("fn must be a callable windows (b, length+1, N) -> array or tuple of arrays.")
     # equal batches (one compilation per shape); the surplus of the last one is dropped
@@ -358,7 +352,7 @@ def grid_axes(extent, n):
     if ext.shape != (2, 2) or not np.all(np.isfinite(ext)) or np.any(ext[:, 1] <= ext[:, 0]):
         raise ValueError(f"extent must be ((lo_1, hi_1), (lo_2, hi_2)) with lo < hi, got {extent!r}.")
     n1, n2 = (n, n) if np.ndim(n) == 0 else tuple(n)
-    n1, n2 = _count("n", n1, 5), _count("n", n2, 5)
+    n1, n2 = _integer("n", n1, 5), _integer("n", n2, 5)
     axes = []
     for (lo, hi), m in zip(ext, (n1, n2)):
         dx = (hi - lo) / m
@@ -553,9 +547,9 @@ def moment_relaxation(H, D, eta, mean0, cov0, times, *, theta0=None):
     N = H.shape[0]
     Sigma = np.asarray(ness.covariance(H, D, eta))
     eta = _eta(eta)
-    mean0 = np.asarray(ness._points("mean0", mean0, N))
+    mean0 = np.asarray(_points("mean0", mean0, N))
     cov0 = np.asarray(_matrix("cov0", cov0, N, symmetric=True))
-    theta0 = np.zeros(N) if theta0 is None else np.asarray(ness._points("theta0", theta0, N))
+    theta0 = np.zeros(N) if theta0 is None else np.asarray(_points("theta0", theta0, N))
     times = np.atleast_1d(np.asarray(times, dtype=float))
     if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times < 0):
         raise ValueError("times must be finite times >= 0.")
@@ -584,7 +578,7 @@ def entropy_production_discrete(trajectory, theta0, H, D, eta):
     of Eq. (27); the difference is a boundary term of relative order eta h.
     ``trajectory``: (..., l+1, N); returns (...).
     """
-    traj, theta0 = ness._trajectory(trajectory, theta0)
+    traj, theta0 = _trajectory(trajectory, theta0)
     N = theta0.shape[0]
     H = _matrix("H", H, N, pos_def=True)
     D = _matrix("D", D, N, pos_def=True)
@@ -668,7 +662,7 @@ def path_statistics(functional, H, D, eta, length, args=()):
     N = H.shape[0]
     D = _matrix("D", D, N, pos_def=True)
     eta = _eta(eta)
-    length = _count("length", length)
+    length = _integer("length", length)
     if not callable(functional):
         raise ValueError("functional must be a callable path (l+1, N) -> scalar.")
     n = (length + 1) * N
@@ -846,7 +840,6 @@ def plot_ness_2d(angle=30.0, anisotropy=10.0, *, h=(4.0, 1.0), eta=0.01, samples
     length scale is fixed by the largest current over all angles at this anisotropy, so
     arrows shrink to nothing as the current vanishes. Returns the Figure.
     """
-    import matplotlib.pyplot as plt
 
     angle = float(angle)
     if not np.isfinite(angle):

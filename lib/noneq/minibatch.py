@@ -14,7 +14,7 @@ the simulations in :mod:`noneq.sim`. This module holds what the two chapters do 
   :func:`load_fig1c` (the stored paper-scale run of ``python -m noneq.scripts.fig1c``),
   :func:`plot_fig1c`.
 * WOR (Sec. 3.2): :func:`epoch_displacements` (many single epochs of the epoch map, Eq. 15),
-  :func:`drift_chi2`, :func:`diffusion_wor_paper` (Eq. B18 exactly as printed),
+  :func:`drift_chi2`, :func:`noneq.noise.diffusion_wor_paper` (Eq. B18 exactly as printed),
   :func:`time_average_covariance`, :func:`batch_means`, :func:`stationary_mean`.
 * Widgets: :func:`plot_wr_noise`, :func:`plot_wor_shift` (plain functions the chapters wrap).
 
@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import noise, sim, stationary, style
+from . import noise, sim, stationary, style, validate
 
 __all__ = [
     "wr_noise",
@@ -52,7 +52,6 @@ __all__ = [
     "plot_fig1c",
     "epoch_displacements",
     "drift_chi2",
-    "diffusion_wor_paper",
     "time_average_covariance",
     "noise_induced_shift",
     "batch_means",
@@ -65,21 +64,6 @@ __all__ = [
 
 #: the paper's hyperparameters for the regression example (Sec. 4.1)
 PAPER_ETA, PAPER_M = 1e-7, 10
-
-
-def _positive_int(name, v, lo=1):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer, float, np.floating)) \
-            or not float(v).is_integer() or int(v) < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}.")
-    return int(v)
-
-
-def _samples(name, x, ndim):
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != ndim or x.shape[0] < 2 or not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} must be a finite array with {ndim} dimension(s) and at least 2 samples "
-                         f"along axis 0, got shape {x.shape}.")
-    return x
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,7 +81,7 @@ def wr_noise(problem, theta, eta, m, n_samples, key, *, chunk=20000):
     """
     eta, m, _ = noise.check_eta_m(problem, eta, m)
     theta = problem.check_theta(theta)
-    n_samples = _positive_int("n_samples", n_samples)
+    n_samples = validate.integer("n_samples", n_samples)
     G = np.asarray(problem.per_sample_grads(theta))            # (M, N), d l_i / d theta
     g = G.mean(axis=0)                                          # grad L
     idx = np.asarray(sim.wr_batches(key, problem.M, m, n_samples))
@@ -115,7 +99,7 @@ def noise_covariance(xi, *, center=False):
     Returns ``(D, se)``, both (N, N): ``se`` is the standard error of each element, the sample
     standard deviation of the products xi_a xi_b / 2 over sqrt(K).
     """
-    xi = _samples("xi", xi, 2)
+    xi = validate.samples("xi", xi, 2)
     if center:
         xi = xi - xi.mean(axis=0)
     K = xi.shape[0]
@@ -150,7 +134,7 @@ def gaussianity(u):
     """
     from scipy import stats
 
-    u = _samples("u", u, 1)
+    u = validate.samples("u", u, 1)
     K = u.shape[0]
     ks = stats.kstest(u, "norm")
     return GaussianityStats(K, float(np.mean(u * u)), float(stats.skew(u)), math.sqrt(6.0 / K),
@@ -174,7 +158,7 @@ def minibatch_mean_skewness(values, m):
     if v.ndim != 1 or v.shape[0] < 3 or not np.all(np.isfinite(v)):
         raise ValueError(f"values must be a finite 1-d array of M >= 3 numbers, got shape {v.shape}.")
     M = v.shape[0]
-    m = _positive_int("m", m)
+    m = validate.integer("m", m)
     if m >= M:
         raise ValueError(f"m must be in 1..M-1 = 1..{M - 1} (the mean of all M values does not fluctuate), got {m}.")
     c = v - v.mean()
@@ -249,13 +233,13 @@ def projected_variance(thetas, directions, *, n_batches=20):
     of ``n_batches`` consecutive batches over sqrt(n_batches) (valid when a batch is much
     longer than the correlation time). Returns ``(var, se)``, both (k,).
     """
-    thetas = _samples("thetas", thetas, 2)
+    thetas = validate.samples("thetas", thetas, 2)
     V = np.asarray(directions, dtype=np.float64)
     if V.ndim == 1:
         V = V[:, None]
     if V.shape[0] != thetas.shape[1]:
         raise ValueError(f"directions must have shape (N, k) with N = {thetas.shape[1]}, got {V.shape}.")
-    n_batches = _positive_int("n_batches", n_batches, 2)
+    n_batches = validate.integer("n_batches", n_batches, 2)
     x = (thetas - thetas.mean(axis=0)) @ V
     var = np.mean(x * x, axis=0)
     B = x.shape[0] // n_batches
@@ -273,7 +257,7 @@ def paper_initial_point(key, N=7, norm=0.5):
     """The starting point of the authors' training runs: u ~ Uniform[0, 1)^N scaled to |theta| =
     ``norm`` (their notebooks: ``w = rand(Nweights); w /= norm(w)/InitNorm`` with InitNorm = 0.5).
     Drawn with ``jax.random.uniform(key, (N,))``. Returns shape (N,)."""
-    N = _positive_int("N", N)
+    N = validate.integer("N", N)
     norm = float(norm)
     if not (norm > 0 and np.isfinite(norm)):
         raise ValueError(f"norm must be a finite number > 0, got {norm!r}.")
@@ -284,8 +268,8 @@ def paper_initial_point(key, N=7, norm=0.5):
 def log_grid(n_steps, every, n_points=120):
     """Log-spaced record steps for a log-log plot: 0 and the distinct multiples of ``every``
     nearest to ``n_points`` log-spaced values between ``every`` and ``n_steps``. Sorted, int."""
-    n_steps, every = _positive_int("n_steps", n_steps), _positive_int("every", every)
-    n_points = _positive_int("n_points", n_points, 2)
+    n_steps, every = validate.integer("n_steps", n_steps), validate.integer("every", every)
+    n_points = validate.integer("n_points", n_points, 2)
     if n_steps % every:
         raise ValueError(f"n_steps = {n_steps} must be a multiple of every = {every}.")
     raw = np.logspace(np.log10(every), np.log10(n_steps), n_points)
@@ -415,7 +399,6 @@ def plot_fig1c(steps, curves, levels=None, ax=None, *, live=None, legend=True):
     live : optional dict scheme -> (steps, mean, sem) of a short independent run (open squares,
     every third point). Step 0 is not drawn on the log axis. Returns the Axes.
     """
-    import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = style.figure("single")
@@ -463,8 +446,8 @@ def epoch_displacements(problem, eta, m, theta, n_epochs, key, *, batch=10000):
     """
     eta, m, _ = noise.check_eta_m(problem, eta, m, wor=True)
     theta = np.asarray(problem.check_theta(theta))
-    n_epochs = _positive_int("n_epochs", n_epochs)
-    batch = _positive_int("batch", batch)
+    n_epochs = validate.integer("n_epochs", n_epochs)
+    batch = validate.integer("batch", batch)
     algo = sim.wor(problem, eta, m)
     out = []
     for b, s in enumerate(range(0, n_epochs, batch)):
@@ -479,25 +462,13 @@ def drift_chi2(displacements, predicted):
     """chi^2 = d^T (S/K)^{-1} d of the mean of ``displacements`` (K, N) against ``predicted``
     (N,), with d = mean - predicted and S the sample covariance: for a right prediction it is
     chi^2-distributed with N degrees of freedom. Returns ``(chi2, N)``."""
-    X = _samples("displacements", displacements, 2)
+    X = validate.samples("displacements", displacements, 2)
     pred = np.asarray(predicted, dtype=np.float64)
     if pred.shape != (X.shape[1],):
         raise ValueError(f"predicted must have shape ({X.shape[1]},), got {pred.shape}.")
     d = X.mean(axis=0) - pred
     S = np.cov(X.T) / X.shape[0]
     return float(d @ np.linalg.solve(S, d)), X.shape[1]
-
-
-def diffusion_wor_paper(problem, theta, eta, m):
-    """D-hat of Eq. (B18) exactly as printed: the a5 of Eq. (B15) and <zeta_i zeta_j> =
-    <chi_ij chi_kl> = 0 (Eq. B14), instead of the exact epoch moments that
-    :func:`noneq.noise.diffusion_wor` uses (see :func:`noneq.noise.wor_moments`). For measuring
-    the effect of the errata only. Shape (N, N)."""
-    eta, m, n = noise.check_eta_m(problem, eta, m, wor=True)
-    theta = problem.check_theta(theta)
-    a = dict(noise.wor_moments(m, problem.M))
-    a.update(a5=a["a5_paper"], a6=0.0, a7=0.0)
-    return np.asarray(noise._assemble_full(noise._wor_tensors(problem, theta, n), a, eta))
 
 
 def time_average_covariance(H, D, eta, n_samples):
@@ -536,7 +507,7 @@ def batch_means(x, n_batches):
     """Mean of ``x`` (T, ...) over axis 0 and its batch-means standard error: ``n_batches``
     consecutive equal batches (the remainder at the end dropped). Returns (mean, se, means)."""
     x = np.asarray(x, dtype=np.float64)
-    n_batches = _positive_int("n_batches", n_batches, 2)
+    n_batches = validate.integer("n_batches", n_batches, 2)
     B = x.shape[0] // n_batches
     if B < 1:
         raise ValueError(f"x has {x.shape[0]} samples, fewer than n_batches = {n_batches}.")
@@ -565,9 +536,9 @@ def stationary_mean(problem, algo, theta_start, burn_in, n_steps, key, *, record
     steps) so the batches are nearly independent. All step counts must be multiples of
     ``record_every`` (and of the epoch length for WOR).
     """
-    burn_in = _positive_int("burn_in", burn_in, 0)
-    n_steps = _positive_int("n_steps", n_steps)
-    record_every = _positive_int("record_every", record_every)
+    burn_in = validate.integer("burn_in", burn_in, 0)
+    n_steps = validate.integer("n_steps", n_steps)
+    record_every = validate.integer("record_every", record_every)
     if burn_in % record_every or n_steps % record_every:
         raise ValueError(f"burn_in = {burn_in} and n_steps = {n_steps} must be multiples of record_every = {record_every}.")
     traj = sim.trajectory(problem, algo, theta_start, burn_in + n_steps, key, record_every=record_every)
@@ -620,7 +591,6 @@ def plot_wr_noise(problem, theta0, eta=PAPER_ETA, m=PAPER_M, *, reference=None, 
     ``reference``: a WR :class:`noneq.stationary.Theory` at the paper's parameters (computed if
     None). Returns the Figure.
     """
-    import matplotlib.pyplot as plt
 
     ref = reference if reference is not None else stationary.theory(problem, "wr", PAPER_ETA, PAPER_M, theta0=theta0)
     eta, m, _ = noise.check_eta_m(problem, eta, m)
@@ -669,7 +639,6 @@ def plot_wor_shift(problem, theta0, eta=PAPER_ETA, m=PAPER_M, *, reference=None,
     (centred on theta_0, star) and of the WOR one (centred on theta-hat_0, dot; per epoch,
     drawn 10x enlarged so that it is visible). Returns the Figure.
     """
-    import matplotlib.pyplot as plt
 
     ref = reference if reference is not None else stationary.theory(problem, "wr", PAPER_ETA, PAPER_M, theta0=theta0)
     wr = stationary.theory(problem, "wr", eta, m, theta0=theta0)

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import ness, noise, sim, stationary, style
+from . import ness, noise, sim, stationary, style, validate
 from .nessplots import Comparison, _se
 
 __all__ = [
@@ -236,8 +236,8 @@ def run_segments(problem, theory, n_segments, segment_steps, key, *, burn_in_ste
     ``sample_steps``; ``wall_s`` (K,) per segment.
     """
     algo = _algo(problem, theory)
-    n_segments = sim._check_int("n_segments", n_segments, 1)
-    keys = jax.random.split(sim._check_key(key), n_segments + 2)
+    n_segments = validate.integer("n_segments", n_segments, 1)
+    keys = jax.random.split(validate.prng_key(key), n_segments + 2)
     centre = np.asarray(theory.theta0)
     theta = sample_state(theory, keys[0]) if start is None else np.asarray(problem.check_theta(start, "start"))
     start = theta.copy()
@@ -519,7 +519,7 @@ def scaled_sigma(theory, eta, m, M):
 
     if not isinstance(theory, stationary.Theory):
         raise ValueError("theory must be a noneq.stationary.Theory.")
-    eta = ness._eta(eta)
+    eta = validate.eta(eta)
     if isinstance(M, bool) or int(M) != M or M < 2 or M % theory.m:
         raise ValueError(f"M must be the reference theory's number of data points (a multiple of m={theory.m}), "
                          f"got {M!r}.")
@@ -570,7 +570,6 @@ def plot_sigma_spectrum(theory_wr, theory_wor, eta=ETA, m=M_BATCH, M=60000, ax=N
     reference spectra as thin lines. Returns (ax, dict) with the two spectra ("WR", "WOR"), the
     ratio of the total variances tr Sigma_WR / tr Sigma_WOR ("trace_ratio") and the median over
     the parameters of Sigma_WR,aa / Sigma_WOR,aa ("median_diag_ratio")."""
-    import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = style.figure("single", height=4.0)

@@ -20,6 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .validate import concrete as _concrete, eta as _eta, matrix as _matrix, points as _points
+from .validate import trajectory as _trajectory
+
 __all__ = [
     "covariance",
     "diffusion_hessian",
@@ -38,73 +41,6 @@ __all__ = [
 
 #: largest N for which the generalized Lyapunov equation (D3) is solved as an N^2 x N^2 system
 MAX_N_GENERALIZED = 64
-
-
-# ---------------------------------------------------------------------------------------------
-# input checks
-# ---------------------------------------------------------------------------------------------
-def _concrete(x):
-    return not isinstance(x, jax.core.Tracer)
-
-
-def _positive(name, value):
-    """``value`` as a float, or a ValueError naming ``name`` unless it is a finite number > 0
-    (traced values pass unchecked)."""
-    if not _concrete(value):
-        return value
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number > 0, got {value!r}.") from None
-    if not (v > 0 and np.isfinite(v)):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
-    return v
-
-
-def _eta(eta):
-    return _positive("eta (the learning rate)", eta)
-
-
-def _matrix(name, A, N=None, *, symmetric=False, pos_def=False):
-    """A as a float64 (N, N) array; optional checks of symmetry and positive definiteness."""
-    A = jnp.asarray(A, dtype=jnp.float64)
-    if A.ndim != 2 or A.shape[0] != A.shape[1] or (N is not None and A.shape[0] != N):
-        want = "a square matrix" if N is None else f"shape ({N}, {N})"
-        raise ValueError(f"{name} must be {want}, got shape {A.shape}.")
-    if not _concrete(A):
-        return A
-    a = np.asarray(A)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains non-finite values (nan or inf).")
-    if symmetric or pos_def:
-        scale = np.abs(a).max()
-        if np.abs(a - a.T).max() > 1e-10 * scale:
-            raise ValueError(f"{name} must be symmetric; max |{name} - {name}^T| = "
-                             f"{np.abs(a - a.T).max():.3g} (max |{name}| = {scale:.3g}).")
-    if pos_def:
-        lo = np.linalg.eigvalsh(0.5 * (a + a.T)).min()
-        if not lo > 0:
-            raise ValueError(f"{name} must be positive definite; its smallest eigenvalue is {lo:.3g}.")
-    return A
-
-
-def _points(name, x, N):
-    x = jnp.asarray(x, dtype=jnp.float64)
-    if x.ndim < 1 or x.shape[-1] != N:
-        raise ValueError(f"{name} must have shape (..., {N}), got {x.shape}.")
-    if _concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
-        raise ValueError(f"{name} contains non-finite values (nan or inf).")
-    return x
-
-
-def _trajectory(trajectory, theta0):
-    theta0 = jnp.asarray(theta0, dtype=jnp.float64)
-    if theta0.ndim != 1:
-        raise ValueError(f"theta0 must have shape (N,), got {theta0.shape}.")
-    traj = _points("trajectory", trajectory, theta0.shape[0])
-    if traj.ndim < 2 or traj.shape[-2] < 2:
-        raise ValueError(f"trajectory must have shape (..., l+1, N) with l >= 1 steps, got {traj.shape}.")
-    return traj, theta0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import ness, sim, style
+from . import ness, sim, style, validate
 
 __all__ = [
     "DATA_NAME",
@@ -125,9 +125,9 @@ def run_segments(problem, theory, n_segments, segment_samples, key, *, burn_in_s
     """
     algo = {"wr": sim.wr, "wor": sim.wor}[theory.scheme](problem, theory.eta, theory.m)
     ne = algo.epoch_steps
-    K = sim._check_int("n_segments", n_segments, 1)
-    n_seg = sim._check_int("segment_samples", segment_samples, 1)
-    burn = sim._check_int("burn_in_samples", burn_in_samples, 0)
+    K = validate.integer("n_segments", n_segments, 1)
+    n_seg = validate.integer("segment_samples", segment_samples, 1)
+    burn = validate.integer("burn_in_samples", burn_in_samples, 0)
     centre = np.asarray(theory.theta0)
     origin = centre if origin is None else problem.check_theta(origin, "origin")
     origin = np.asarray(origin)
@@ -377,7 +377,7 @@ def _log_levels(n_contours):
     return 2 * np.log(10) * np.arange(1, n_contours + 1)
 
 
-def _ellipse_contour(ax, S, centre, unit, q_levels, **kw):
+def ellipse_contour(ax, S, centre, unit, q_levels, **kw):
     """Draw x^T S^{-1} x = q for each q (in scaled coordinates (x - centre)/unit)."""
     t = np.linspace(0, 2 * np.pi, 200)
     L = np.linalg.cholesky(S)
@@ -427,10 +427,10 @@ def plot_plane(ax, Sigma_m, C_m, centre, unit, *, hist=None, edges=None, boltzma
         mesh = ax.pcolormesh(ea / unit[0], eb / unit[1], logd.T, cmap=cmap, vmin=top - vmin_decades, vmax=top,
                              shading="flat", rasterized=True)
     q = _log_levels(n_contours)
-    _ellipse_contour(ax, Sigma_m, centre, unit, q, color="white", ls="--", lw=1.3,
+    ellipse_contour(ax, Sigma_m, centre, unit, q, color="white", ls="--", lw=1.3,
                      label=r"theory $P^s$ (Eq. 20)")
     if boltzmann is not None:
-        _ellipse_contour(ax, np.asarray(boltzmann), np.zeros(2), unit, q, color=style.BOLTZMANN, ls="--", lw=1.3,
+        ellipse_contour(ax, np.asarray(boltzmann), np.zeros(2), unit, q, color=style.BOLTZMANN, ls="--", lw=1.3,
                          label=r"Boltzmann $e^{-\beta\mathcal{L}}$")
     if arrows:
         sd = np.sqrt(np.diag(Sigma_m))
@@ -490,8 +490,8 @@ def plot_stationary_planes(run, theory_wr, theory_wor, theta0, pair=(6, 7), span
     style.legend_below(fig, ncol=2, dark=True)
     ins = ax2.inset_axes([0.01, 0.62, 0.36, 0.36])
     ins.set_facecolor("white")
-    _ellipse_contour(ins, Sm, np.zeros(2), unit, _log_levels(3), color=style.WR, lw=0.9, ls="--")
-    _ellipse_contour(ins, Sw, cw, unit, _log_levels(1), color=style.WOR, lw=1.2)
+    ellipse_contour(ins, Sm, np.zeros(2), unit, _log_levels(3), color=style.WR, lw=0.9, ls="--")
+    ellipse_contour(ins, Sw, cw, unit, _log_levels(1), color=style.WOR, lw=1.2)
     ins.plot(*(cw / unit), "o", ms=2.5, color=style.WOR)
     ins.plot(0, 0, marker="*", ms=7, color=style.COLORS["yellow"], mec="black", mew=0.4)
     ins.add_patch(plt.Rectangle((mid[0] - half, mid[1] - half), 2 * half, 2 * half, fill=False, lw=0.6, ec="k"))

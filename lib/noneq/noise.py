@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .ness import _eta
+from .validate import eta as _eta
 
 __all__ = [
     "check_eta_m",
@@ -35,6 +35,9 @@ __all__ = [
     "wor_moments",
     "diffusion_wor",
     "diffusion_wor_errors",
+    "diffusion_wor_paper",
+    "lhat_hessian",
+    "delta_loss_grad",
 ]
 
 #: default number of data points per chunk in the chunked sums over the data set
@@ -77,6 +80,8 @@ def _delta_loss_impl(problem, theta, eta, n):
 
 
 _delta_loss = jax.jit(_delta_loss_impl)
+#: The gradient in theta of Delta L (Eq. 16): delta_loss_grad(problem, theta, eta, n) -> (N,).
+delta_loss_grad = jax.jit(jax.grad(_delta_loss, argnums=1))
 
 
 def delta_loss_wor(problem, theta, eta, m):
@@ -113,10 +118,11 @@ def _lhat_impl(problem, theta, eta, n):
 
 _lhat = jax.jit(_lhat_impl)
 _lhat_grad = jax.jit(jax.grad(_lhat_impl, argnums=1))
-_lhat_hessian = jax.jit(jax.hessian(_lhat_impl, argnums=1))
+#: The Hessian of L-hat (Eq. 16) in theta: lhat_hessian(problem, theta, eta, n) -> (N, N).
+lhat_hessian = jax.jit(jax.hessian(_lhat_impl, argnums=1))
 
 #: above this N^2 M the exact Hessian of L-hat (third derivatives of every l_i) is not formed
-_EXACT_LHAT_HESSIAN_MAX = 2e7
+EXACT_LHAT_HESSIAN_MAX = 2e7
 
 
 def effective_minimum_wor(problem, eta, m, theta_init=None, *, tol=None, max_iter=100):
@@ -142,9 +148,9 @@ def effective_minimum_wor(problem, eta, m, theta_init=None, *, tol=None, max_ite
     if theta_init is None:
         theta_init = minimum(problem)
     tol = 1e-9 * n if tol is None else tol
-    if problem.N ** 2 * problem.M <= _EXACT_LHAT_HESSIAN_MAX:
+    if problem.N ** 2 * problem.M <= EXACT_LHAT_HESSIAN_MAX:
         def hessian_fn(th):
-            return _lhat_hessian(problem, th, eta, n)
+            return lhat_hessian(problem, th, eta, n)
     else:
         def hessian_fn(th):
             return n * problem.hessian(th)
@@ -530,6 +536,18 @@ def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZ
         D = (eta * n) ** 4 / 24 * H @ _VVt(problem, theta, chunk_size) @ H
         return 0.5 * (D + D.T)
     raise ValueError(f"method must be 'full', 'b21' or 'eq18', got {method!r}.")
+
+
+def diffusion_wor_paper(problem, theta, eta, m):
+    """D-hat of Eq. (B18) exactly as printed: the a5 of Eq. (B15) and <zeta_i zeta_j> =
+    <chi_ij chi_kl> = 0 (Eq. B14), instead of the exact epoch moments that
+    :func:`noneq.noise.diffusion_wor` uses (see :func:`noneq.wor_moments`). For measuring
+    the effect of the errata only. Shape (N, N)."""
+    eta, m, n = check_eta_m(problem, eta, m, wor=True)
+    theta = problem.check_theta(theta)
+    a = dict(wor_moments(m, problem.M))
+    a.update(a5=a["a5_paper"], a6=0.0, a7=0.0)
+    return np.asarray(_assemble_full(_wor_tensors(problem, theta, n), a, eta))
 
 
 def diffusion_wor_errors(problem, theta, eta, m):

@@ -20,7 +20,6 @@ The paper's three problems are built by :func:`regression`, :func:`linearized_re
 from __future__ import annotations
 
 from functools import lru_cache, partial
-from typing import Callable
 
 import jax
 import jax.numpy as jnp

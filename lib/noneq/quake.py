@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from . import landscape, ness, noise, style
+from . import landscape, ness, noise, style, validate
 
 __all__ = [
     "QuakeTheory",
@@ -77,7 +77,7 @@ class QuakeTheory(NamedTuple):
 
 
 def _check_zeta(zeta):
-    return ness._positive("zeta (the earthquake noise magnitude)", zeta)
+    return validate.positive("zeta (the earthquake noise magnitude)", zeta)
 
 
 def lyapunov_mobility(mobility, H_eff, D):
@@ -273,7 +273,6 @@ def plot_quake_vs_wr(problem, wr, zeta=1e-4, eta=1e-7, pair=(6, 7), *, theta0=No
     compare (the size ratio is in the title); right: variance against curvature along the
     Hessian eigenvectors (absolute), with the Boltzmann slope -1. Returns (axes, q) with q the
     :class:`QuakeTheory`."""
-    import matplotlib.pyplot as plt
 
     from . import nessplots
 
@@ -289,7 +288,7 @@ def plot_quake_vs_wr(problem, wr, zeta=1e-4, eta=1e-7, pair=(6, 7), *, theta0=No
                               (Sq, style.EARTHQUAKE, "-", "earthquake"),
                               (Sb, style.BOLTZMANN, "--", r"Boltzmann $e^{-\beta\mathcal{L}}$")):
         size = np.sqrt(np.trace(S) / 2)
-        nessplots._ellipse_contour(ax1, S, np.zeros(2), np.array([size, size]), levels, color=color, ls=ls,
+        nessplots.ellipse_contour(ax1, S, np.zeros(2), np.array([size, size]), levels, color=color, ls=ls,
                                    lw=1.6, label=lab)
     ax1.plot(0, 0, marker="*", ms=12, color=style.COLORS["yellow"], mec="k", ls="none")
     ax1.set_xlabel(rf"$\delta\theta_{pair[0]}$ / RMS size")

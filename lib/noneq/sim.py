@@ -48,6 +48,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import noise
+from .validate import integer as _check_int, prng_key as _check_key
 
 __all__ = [
     "Algorithm",
@@ -195,14 +196,11 @@ def sgworld(problem, eta, m, correction=True) -> Algorithm:
     return Algorithm("sgworld", eta, m, problem.M, correction=bool(correction))
 
 
-_grad_delta_loss = jax.jit(jax.grad(noise._delta_loss, argnums=1))
-
-
 def sgworld_correction(problem, theta, eta, m):
     """SGWORLD's correction eta grad(delta L)(theta), delta L of Eq. (16)/(B10), by automatic
     differentiation (Hessian-vector products). Shape (N,)."""
     eta, m, n = noise.check_eta_m(problem, eta, m, wor=True)
-    return eta * _grad_delta_loss(problem, problem.check_theta(theta), eta, n)
+    return eta * noise.delta_loss_grad(problem, problem.check_theta(theta), eta, n)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,7 +453,7 @@ def _sample_step(problem, algo, theta, r):
     n = algo.n
     out = _epoch(problem, eta, theta, batches, algo.epoch_steps) + jnp.sqrt(2.0 * eta * n) * z
     if algo.correction:
-        out = out + eta * _grad_delta_loss(problem, theta, eta, n)  # at the epoch start
+        out = out + eta * noise.delta_loss_grad(problem, theta, eta, n)  # at the epoch start
     return out
 
 
@@ -537,36 +535,6 @@ def _ensemble_chunk(problem, algo, thetas, keys, s0, n_total, bound, *, R, k, mo
 # ---------------------------------------------------------------------------------------------
 # input checks
 # ---------------------------------------------------------------------------------------------
-def _check_int(name, v, lo, what="an integer"):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer, float, np.floating)) \
-            or not float(v).is_integer():
-        raise ValueError(f"{name} must be {what} >= {lo}, got {v!r}.")
-    v = int(v)
-    if v < lo:
-        raise ValueError(f"{name} must be {what} >= {lo}, got {v}.")
-    return v
-
-
-def _check_key(key, name="key", batch=None):
-    """A typed PRNG key array of shape () (or (batch,)); raw uint32 keys are wrapped."""
-    try:
-        is_typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-    except AttributeError:
-        is_typed = False
-    if not is_typed:
-        arr = key if hasattr(key, "dtype") else None
-        if arr is None or arr.dtype != jnp.uint32 or arr.ndim < 1 or arr.shape[-1] != 2:
-            raise ValueError(f"{name} must be a JAX PRNG key (jax.random.key(seed)"
-                             f"{'' if batch is None else ', split into one key per run'}), got {key!r:.80}.")
-        key = jax.random.wrap_key_data(arr)
-    if batch is None and key.shape != ():
-        raise ValueError(f"{name} must be a single PRNG key (shape ()), got a key array of shape {key.shape}.")
-    if batch is not None and key.ndim != 1:
-        raise ValueError(f"{name} must be a 1-d array of PRNG keys (jax.random.split(key, n_runs)), "
-                         f"got shape {key.shape}.")
-    return key
-
-
 def _check_algo(problem, algo):
     if not isinstance(algo, Algorithm):
         raise ValueError(f"algo must be an Algorithm built by sim.wr / wor / earthquake / sgld / "
@@ -742,7 +710,7 @@ def use_cpu_cores(n=None):
     """
     if n is None:
         n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = _check_int("n", n, 1, "a number of cores")
+    n = _check_int("n", n, 1, what="a number of cores")
     try:
         jax.config.update("jax_num_cpu_devices", n)
     except RuntimeError as err:
@@ -1112,7 +1080,7 @@ def stationary(problem, algo, theta0, n_steps, key, *, theta_ref=None, burn_in=0
     if batches is None:
         per_batch = 1
     else:
-        per_batch = max(1, n_full // _check_int("batches", batches, 2, "None or an integer"))
+        per_batch = max(1, n_full // _check_int("batches", batches, 2, what="None or an integer"))
     acc = _Accumulator(problem.N, windows, None if edges is None else [np.asarray(e) for e in edges], per_batch)
     for c in range(-(-n // S)):
         s0 = c * S

@@ -71,8 +71,8 @@ def theory(problem, scheme, eta, m, *, theta0=None, wor_method="full"):
         unit = "step"
     else:
         centre = noise.effective_minimum_wor(problem, eta, m, theta_init=theta0)
-        if problem.N ** 2 * problem.M <= noise._EXACT_LHAT_HESSIAN_MAX:
-            H = np.asarray(noise._lhat_hessian(problem, centre, eta, n))
+        if problem.N ** 2 * problem.M <= noise.EXACT_LHAT_HESSIAN_MAX:
+            H = np.asarray(noise.lhat_hessian(problem, centre, eta, n))
         else:
             H = n * np.asarray(problem.hessian(centre))  # Hessian of L-hat to O(eta)
         D = np.asarray(noise.diffusion_wor(problem, centre, eta, m, wor_method))

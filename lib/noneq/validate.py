@@ -1,0 +1,128 @@
+"""Input validation shared by every layer of :mod:`noneq`.
+
+Every public function checks its arguments with these helpers, so a bad input gets the same kind
+of message everywhere: a ``ValueError`` that names the parameter, says what was given and what is
+allowed. Values traced by JAX (inside ``jit``/``vmap``) cannot be inspected and pass unchecked.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["concrete", "positive", "eta", "integer", "matrix", "points", "trajectory", "prng_key",
+           "samples"]
+
+
+def concrete(x) -> bool:
+    """True unless ``x`` is a JAX tracer (a value inside ``jit``/``vmap`` that has no number yet)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def positive(name, value):
+    """``value`` as a float; a ValueError naming ``name`` unless it is a finite number > 0
+    (traced values pass unchecked)."""
+    if not concrete(value):
+        return value
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number > 0, got {value!r}.") from None
+    if not (v > 0 and np.isfinite(v)):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    return v
+
+
+def eta(value):
+    """The learning rate eta as a float > 0 (see :func:`positive`)."""
+    return positive("eta (the learning rate)", value)
+
+
+def integer(name, value, lo=1, hi=None, what="an integer"):
+    """``value`` as an int in [lo, hi] (``hi=None``: no upper end). Integral floats such as
+    ``1e4`` are accepted; booleans, fractions and non-numbers are not (ValueError naming
+    ``name``)."""
+    allowed = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating)) \
+            or not float(value).is_integer():
+        raise ValueError(f"{name} must be {what} {allowed}, got {value!r}.")
+    v = int(value)
+    if v < lo or (hi is not None and v > hi):
+        raise ValueError(f"{name} must be {what} {allowed}, got {v}.")
+    return v
+
+
+def matrix(name, A, N=None, *, symmetric=False, pos_def=False):
+    """``A`` as a float64 (N, N) array, finite; optionally checked to be symmetric (to 1e-10 of
+    its largest entry) and positive definite."""
+    A = jnp.asarray(A, dtype=jnp.float64)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or (N is not None and A.shape[0] != N):
+        want = "a square matrix" if N is None else f"shape ({N}, {N})"
+        raise ValueError(f"{name} must be {want}, got shape {A.shape}.")
+    if not concrete(A):
+        return A
+    a = np.asarray(A)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains non-finite values (nan or inf).")
+    if symmetric or pos_def:
+        scale = np.abs(a).max()
+        if np.abs(a - a.T).max() > 1e-10 * scale:
+            raise ValueError(f"{name} must be symmetric; max |{name} - {name}^T| = "
+                             f"{np.abs(a - a.T).max():.3g} (max |{name}| = {scale:.3g}).")
+    if pos_def:
+        lo = np.linalg.eigvalsh(0.5 * (a + a.T)).min()
+        if not lo > 0:
+            raise ValueError(f"{name} must be positive definite; its smallest eigenvalue is {lo:.3g}.")
+    return A
+
+
+def points(name, x, N):
+    """``x`` as a finite float64 array of shape (..., N)."""
+    x = jnp.asarray(x, dtype=jnp.float64)
+    if x.ndim < 1 or x.shape[-1] != N:
+        raise ValueError(f"{name} must have shape (..., {N}), got {x.shape}.")
+    if concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
+        raise ValueError(f"{name} contains non-finite values (nan or inf).")
+    return x
+
+
+def trajectory(trajectory, theta0):
+    """``(trajectory, theta0)`` checked: theta0 of shape (N,), trajectory of shape (..., l+1, N)
+    with l >= 1 steps."""
+    theta0 = jnp.asarray(theta0, dtype=jnp.float64)
+    if theta0.ndim != 1:
+        raise ValueError(f"theta0 must have shape (N,), got {theta0.shape}.")
+    traj = points("trajectory", trajectory, theta0.shape[0])
+    if traj.ndim < 2 or traj.shape[-2] < 2:
+        raise ValueError(f"trajectory must have shape (..., l+1, N) with l >= 1 steps, got {traj.shape}.")
+    return traj, theta0
+
+
+def prng_key(key, name="key", batch=None):
+    """A typed PRNG key array of shape () (or (n,) with ``batch``); raw uint32 keys are wrapped."""
+    try:
+        is_typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    except AttributeError:
+        is_typed = False
+    if not is_typed:
+        arr = key if hasattr(key, "dtype") else None
+        if arr is None or arr.dtype != jnp.uint32 or arr.ndim < 1 or arr.shape[-1] != 2:
+            raise ValueError(f"{name} must be a JAX PRNG key (jax.random.key(seed)"
+                             f"{'' if batch is None else ', split into one key per run'}), got {key!r:.80}.")
+        key = jax.random.wrap_key_data(arr)
+    if batch is None and key.shape != ():
+        raise ValueError(f"{name} must be a single PRNG key (shape ()), got a key array of shape {key.shape}.")
+    if batch is not None and key.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d array of PRNG keys (jax.random.split(key, n_runs)), "
+                         f"got shape {key.shape}.")
+    return key
+
+
+def samples(name, x, ndim):
+    """``x`` as a finite float64 NumPy array with ``ndim`` dimensions and at least 2 samples
+    along axis 0."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != ndim or x.shape[0] < 2 or not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} must be a finite array with {ndim} dimension(s) and at least 2 samples "
+                         f"along axis 0, got shape {x.shape}.")
+    return x
