@@ -154,3 +154,32 @@ def test_no_figure_wider_than_the_phone_column_allows():
     bad = [f"{f.relative_to(ROOT)}:{n}" for f in files for n, line in enumerate(f.read_text().splitlines(), 1)
            for m in _FIGSIZE.finditer(line) if float(m.group(1)) > style.MAX_WIDTH_IN - 0.1]
     assert not bad, "figures wider than style.MAX_WIDTH_IN:\n" + "\n".join(bad)
+
+
+def test_the_inline_flush_runs_only_on_the_main_thread(monkeypatch):
+    """A widget message handled on a kernel subshell thread fires post_execute (the comm package
+    does); matplotlib-inline's flush there closed the figures of the cell running on the main
+    thread. style.use() swaps the hook for one that flushes on the main thread only."""
+    import threading
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from matplotlib_inline import backend_inline
+
+    ip = InteractiveShell.instance()
+    hooks = ip.events.callbacks["post_execute"]
+    calls = []
+    monkeypatch.setattr(backend_inline, "flush_figures", lambda: calls.append(threading.current_thread()))
+    hooks.append(backend_inline.flush_figures)          # as configure_inline_support registers it
+    try:
+        style._flush_on_main_thread_only(ip)
+        assert backend_inline.flush_figures not in hooks
+        assert hooks.count(style._flush_figures_main_thread) == 1
+        other = threading.Thread(target=ip.events.trigger, args=("post_execute",))
+        other.start()
+        other.join()
+        assert calls == []                               # not flushed off the main thread
+        ip.events.trigger("post_execute")
+        assert calls == [threading.main_thread()]        # a cell still flushes its figures
+    finally:
+        while style._flush_figures_main_thread in hooks:
+            hooks.remove(style._flush_figures_main_thread)

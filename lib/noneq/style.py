@@ -288,6 +288,38 @@ def _register(shell):
         fmt.for_type(Figure, _png_formatter)
 
 
+def _flush_figures_main_thread(*args, **kwargs):
+    """matplotlib-inline's post-execute flush (show and close every open figure), skipped when
+    called off the kernel's main thread."""
+    import threading
+
+    from matplotlib_inline import backend_inline
+
+    if threading.current_thread() is threading.main_thread():
+        return backend_inline.flush_figures(*args, **kwargs)
+    return None
+
+
+def _flush_on_main_thread_only(shell):
+    """Replace matplotlib-inline's ``flush_figures`` post-execute hook by
+    :func:`_flush_figures_main_thread` (same place in the list of hooks).
+
+    Why: the ``comm`` package fires ``post_execute`` after every widget message, and with
+    JupyterLab 4.4 + ipykernel 7 widget messages are handled on a kernel subshell thread while a
+    cell runs on the main thread. The flush then closed every figure of the running cell (Run All
+    on Binder stopped in regression_landscape and sgd_wr with ``'FigureCanvasBase' object has
+    no attribute 'buffer_rgba'``). Cells still flush their figures on the main thread as before.
+    """
+    try:
+        from matplotlib_inline import backend_inline
+    except ImportError:  # pragma: no cover - a dependency of ipykernel
+        return
+    hooks = shell.events.callbacks.get("post_execute", [])
+    for i, hook in enumerate(hooks):
+        if hook is backend_inline.flush_figures:
+            hooks[i] = _flush_figures_main_thread
+
+
 def _install_png_hook(shell=None):
     """Register :func:`_png_formatter` in the IPython shell (no-op outside IPython)."""
     if shell is None:
@@ -302,11 +334,13 @@ def _install_png_hook(shell=None):
         # let the inline backend configure itself now: on first load it replaces the formatters
         import matplotlib_inline.backend_inline  # noqa: F401
     _register(shell)
-    # a later `%matplotlib inline` may replace it again: re-register before every cell
+    _flush_on_main_thread_only(shell)
+    # a later `%matplotlib inline` may replace them again: re-register before every cell
     callbacks = shell.events.callbacks.get("pre_run_cell", [])
     if not any(getattr(cb, "noneq_hook", False) for cb in callbacks):
         def _reregister(*_):
             _register(shell)
+            _flush_on_main_thread_only(shell)
         _reregister.noneq_hook = True
         shell.events.register("pre_run_cell", _reregister)
     return True
