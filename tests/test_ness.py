@@ -63,7 +63,7 @@ def test_covariance_with_HD(HD_pair):
 # ----------------------------------------------------------------------------- circulation
 def test_circulation_antisymmetric_and_eq24(HD_pair):
     H, D = HD_pair
-    eta = 0.1
+    eta = 0.01          # below the stability limit 2/h_max = 0.09
     Sigma = ness.covariance(H, D, eta)
     C = ness.circulation(H, Sigma, eta)
     assert np.abs(np.asarray(C + C.T)).max() <= 1e-15 * np.abs(np.asarray(C)).max()
@@ -97,7 +97,7 @@ def test_mean_entropy_rate_nonnegative(seed):
 
 def test_velocity_and_current_fields(HD_pair):
     H, D = HD_pair
-    eta, N = 0.1, len(H)
+    eta, N = 0.01, len(H)
     Sigma = ness.covariance(H, D, eta)
     C = ness.circulation(H, Sigma, eta)
     th0 = np.linspace(-1, 1, N)
@@ -133,7 +133,7 @@ def test_area_of_circle_counterclockwise():
 
 def test_windows_add_up(HD_pair):
     H, D = HD_pair
-    N, eta = len(H), 0.1
+    N, eta = len(H), 0.01
     Sigma = ness.covariance(H, D, eta)
     C = ness.circulation(H, Sigma, eta)
     th0 = np.zeros(N)
@@ -148,7 +148,7 @@ def test_windows_add_up(HD_pair):
 
 def test_entropy_production_time_reversal(HD_pair):
     H, D = HD_pair
-    N, eta = len(H), 0.1
+    N, eta = len(H), 0.01
     Sigma = ness.covariance(H, D, eta)
     C = ness.circulation(H, Sigma, eta)
     th0 = np.ones(N)
@@ -223,8 +223,8 @@ def test_kl_gaussian_bits():
 def test_bad_input(HD_pair):
     H, D = HD_pair
     N = len(H)
-    Sigma = ness.covariance(H, D, 0.1)
-    for eta in (0, -0.1, np.nan, "x"):
+    Sigma = ness.covariance(H, D, 0.01)
+    for eta in (0, -0.1, np.nan, "x", 0.1):
         with pytest.raises(ValueError, match="eta"):
             ness.covariance(H, D, eta)
     bad = D.copy()
@@ -240,11 +240,11 @@ def test_bad_input(HD_pair):
     with pytest.raises(ValueError, match="non-finite"):
         ness.covariance(H, np.full_like(D, np.nan), 0.1)
     with pytest.raises(ValueError, match="HD must have shape"):
-        ness.covariance(H, D, 0.1, HD=np.zeros((N, N)))
+        ness.covariance(H, D, 0.01, HD=np.zeros((N, N)))
     with pytest.raises(ValueError, match="exceeds"):
         ness.covariance(np.eye(65), np.eye(65), 0.1, HD=np.zeros((65, 65, 1, 1)))
     with pytest.raises(ValueError, match="symmetric in its index pair"):
-        ness.covariance(H, D, 0.1, HD=np.random.default_rng(0).normal(size=(N,) * 4))
+        ness.covariance(H, D, 0.01, HD=np.random.default_rng(0).normal(size=(N,) * 4))
     with pytest.raises(ValueError, match="trajectory must have shape"):
         ness.area_matrix(np.zeros((1, N)), np.zeros(N))
     with pytest.raises(ValueError, match="trajectory must have shape"):

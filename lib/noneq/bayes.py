@@ -224,7 +224,7 @@ def fp_theory(problem, algorithm, eta, m, *, wor_method="full", post=None) -> St
     else:
         try:
             T = stationary.theory(problem, "wor", eta, m, theta0=post.theta0, wor_method=wor_method)
-        except RuntimeError as err:
+        except noise.NoEffectiveMinimum as err:
             raise NoStationaryState(f"sgworld_nc at eta={eta:g}: the effective landscape L-hat of Eq. (16) has "
                                     f"no minimum near theta_0 ({err})") from None
         drift, D, HD, mean, unit = T.H, eta * n * np.eye(N) + T.D, eta ** 4 * HD1, T.theta0, "epoch"
@@ -234,7 +234,8 @@ def fp_theory(problem, algorithm, eta, m, *, wor_method="full", post=None) -> St
                                 "positive definite).")
     # Eq. (44)/(47) for Sigma = Sigma_po + X:  drift X + X drift = eta^{-1} (2 D_x + H_D X)
     rhs = excess_D + 0.5 * np.einsum("abmg,mg->ab", HD, post.Sigma)
-    X = np.asarray(ness.covariance(drift, 0.5 * (rhs + rhs.T), eta, HD))
+    # the continuous-time FP theory, evaluated also beyond the chain's stability limit (for comparison)
+    X = np.asarray(ness.covariance(drift, 0.5 * (rhs + rhs.T), eta, HD, check_stability=False))
     return StationaryGaussian(algorithm, eta, m, unit, np.asarray(mean), post.Sigma + X, X, np.asarray(drift),
                               D, HD, "fp")
 

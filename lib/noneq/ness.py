@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .validate import concrete as _concrete, eta as _eta, matrix as _matrix, points as _points
+from .validate import concrete as _concrete, eta as _eta, integer, matrix as _matrix, points as _points, stability_limit
 from .validate import trajectory as _trajectory
 
 __all__ = [
@@ -80,7 +80,12 @@ def _check_HD(HD, N):
     return HD
 
 
-def covariance(H, D, eta, HD=None):
+def _scale(A):
+    """max |A_ij| of a concrete matrix (1.0 for a traced one): the scale of a tolerance."""
+    return float(np.abs(np.asarray(A)).max()) if _concrete(A) else 1.0
+
+
+def covariance(H, D, eta, HD=None, *, check_stability=True):
     """The stationary covariance Sigma = <dtheta dtheta^T> near a minimum, (N, N).
 
     Without ``HD``: the Lyapunov relation (Eq. 21)  H Sigma + Sigma H = 2 eta^{-1} D, solved in
@@ -101,11 +106,19 @@ def covariance(H, D, eta, HD=None):
     D : (N, N) symmetric, the diffusion matrix D_0 = D(theta_0).
     eta : float > 0, the learning rate.
     HD : (N, N, N, N), optional, symmetric in (a, b) and in (mu, gamma).
+    check_stability : refuse (ValueError naming eta and the limit) an eta at or above 2/h_max,
+        where the map theta -> theta - eta H theta that Eq. (21) linearises has no stationary
+        state. Pass False only to evaluate the continuous-time Fokker-Planck description itself
+        beyond that limit (as :func:`noneq.bayes.fp_theory` does for comparison).
+
+    D must be symmetric positive semidefinite (a diffusion matrix).
     """
     H = _matrix("H", H, pos_def=True)
     N = H.shape[0]
-    D = _matrix("D", D, N, symmetric=True)
+    D = _matrix("D", D, N, psd=True)
     eta = _eta(eta)
+    if check_stability:
+        stability_limit(H, eta)
     if HD is None:
         return _lyapunov_eig(H, D, eta)
     if N > MAX_N_GENERALIZED:
@@ -156,7 +169,7 @@ def circulation(H, Sigma, eta):
     (equilibrium). C_ab is the mean area swept per step in the (theta_a, theta_b) plane (Eq. 28).
     """
     H = _matrix("H", H, symmetric=True)
-    Sigma = _matrix("Sigma", Sigma, H.shape[0], symmetric=True)
+    Sigma = _matrix("Sigma", Sigma, H.shape[0], pos_def=True)
     eta = _eta(eta)
     return 0.5 * eta * (H @ Sigma - Sigma @ H)
 
@@ -214,15 +227,10 @@ def advect_tracers(key, C, Sigma, n_tracers, times, *, theta0=None):
     ``C``: (N, N) antisymmetric, ``Sigma``: (N, N) positive definite, ``times``: (T,) in the time
     unit of C (steps for WR, epochs for WOR). Returns positions of shape (T, n_tracers, N).
     """
-    C = _matrix("C", C)
+    C = _matrix("C", C, antisymmetric=True)
     N = C.shape[0]
     Sigma = _matrix("Sigma", Sigma, N, symmetric=True, pos_def=True)
-    if _concrete(C):
-        c = np.asarray(C)
-        if np.abs(c + c.T).max() > 1e-10 * max(np.abs(c).max(), 1e-300):
-            raise ValueError("C must be antisymmetric (the circulation matrix of Eq. 25).")
-    if isinstance(n_tracers, bool) or int(n_tracers) != n_tracers or n_tracers < 1:
-        raise ValueError(f"n_tracers must be a positive integer, got {n_tracers!r}.")
+    n_tracers = integer("n_tracers", n_tracers, 1)
     times = jnp.asarray(times, dtype=jnp.float64)
     if times.ndim != 1 or (_concrete(times) and not bool(jnp.all(jnp.isfinite(times)))):
         raise ValueError(f"times must be a 1-D array of finite numbers, got shape {times.shape}.")
@@ -291,9 +299,9 @@ def entropy_production(trajectory, theta0, C, Sigma, D, *, rule="ito"):
     """
     traj, theta0 = _trajectory(trajectory, theta0)
     N = theta0.shape[0]
-    C = _matrix("C", C, N)
-    Sigma = _matrix("Sigma", Sigma, N, pos_def=True)
     D = _matrix("D", D, N, pos_def=True)
+    C = _matrix("C", C, N, antisymmetric=True, atol=1e-12 * _scale(D))
+    Sigma = _matrix("Sigma", Sigma, N, pos_def=True)
     if rule not in ("ito", "stratonovich"):
         raise ValueError(f"rule must be 'ito' or 'stratonovich', got {rule!r}.")
     step = jnp.diff(traj, axis=-2)
@@ -305,9 +313,9 @@ def entropy_production(trajectory, theta0, C, Sigma, D, *, rule="ito"):
 def mean_entropy_rate(C, D, Sigma):
     """The mean entropy production per step <sigma>/l = -tr(C D^{-1} C Sigma^{-1}) (Eq. 29);
     a float >= 0, zero iff C = 0 (equilibrium)."""
-    C = _matrix("C", C)
-    N = C.shape[0]
-    D = _matrix("D", D, N, pos_def=True)
+    D = _matrix("D", D, pos_def=True)
+    N = D.shape[0]
+    C = _matrix("C", C, N, antisymmetric=True, atol=1e-12 * _scale(D))
     Sigma = _matrix("Sigma", Sigma, N, pos_def=True)
     return -jnp.trace(jnp.linalg.solve(Sigma, C @ jnp.linalg.solve(D, C)))
 

@@ -23,13 +23,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .validate import eta as _eta
+from .validate import eta as _eta, integer
 
 __all__ = [
     "check_eta_m",
     "delta_loss_wor",
     "effective_loss_wor",
     "effective_minimum_wor",
+    "NoEffectiveMinimum",
     "diffusion_wr",
     "diffusion_wr_approx",
     "wor_moments",
@@ -42,6 +43,8 @@ __all__ = [
 
 #: default number of data points per chunk in the chunked sums over the data set
 CHUNK_SIZE = 4096
+#: learning rates at or above this are refused: eta^2 (in D) would overflow float64
+MAX_ETA = 1e150
 #: the full WOR diffusion matrix (Eq. B18) is refused when its tensors would need more bytes
 FULL_WOR_MAX_BYTES = 1e9
 
@@ -53,11 +56,11 @@ def check_eta_m(problem, eta, m, *, wor=False):
     (``wor=True``) the epoch theory of App. B needs n = M/m to be an integer, so m must divide M.
     """
     eta_f = float(_eta(eta))
-    if isinstance(m, bool) or int(m) != m:
-        raise ValueError(f"m (the minibatch size) must be an integer in 1..M={problem.M}, got {m!r}.")
-    m = int(m)
-    if not 1 <= m <= problem.M:
-        raise ValueError(f"m (the minibatch size) must be an integer in 1..M={problem.M}, got {m}.")
+    if eta_f >= MAX_ETA:
+        raise ValueError(f"eta (the learning rate) = {eta_f:.3g} is so large that eta^2 overflows; the "
+                         f"minibatch noise theory is for small eta (below 2/h_max, h_max the largest "
+                         f"Hessian eigenvalue).")
+    m = integer("m (the minibatch size)", m, 1, problem.M)
     if wor and problem.M % m:
         raise ValueError(
             f"m={m} does not divide M={problem.M}: the WOR epoch theory (App. B) needs n = M/m to be "
@@ -125,6 +128,11 @@ lhat_hessian = jax.jit(jax.hessian(_lhat_impl, argnums=1))
 EXACT_LHAT_HESSIAN_MAX = 2e7
 
 
+class NoEffectiveMinimum(ValueError):
+    """The WOR effective loss L-hat (Eq. 16) has no minimum near the start at this eta: eta is too
+    large for the epoch theory. Raised by :func:`effective_minimum_wor`; the message names eta."""
+
+
 def effective_minimum_wor(problem, eta, m, theta_init=None, *, tol=None, max_iter=100):
     """theta-hat_0, the minimum of the WOR effective loss L-hat = n(L+R) + delta L (Eq. 16).
 
@@ -154,10 +162,15 @@ def effective_minimum_wor(problem, eta, m, theta_init=None, *, tol=None, max_ite
     else:
         def hessian_fn(th):
             return n * problem.hessian(th)
-    return newton(problem, theta_init, tol=tol, max_iter=max_iter,
-                  loss_fn=lambda th: _lhat(problem, th, eta, n),
-                  grad_fn=lambda th: _lhat_grad(problem, th, eta, n),
-                  hessian_fn=hessian_fn).theta
+    try:
+        return newton(problem, theta_init, tol=tol, max_iter=max_iter,
+                      loss_fn=lambda th: _lhat(problem, th, eta, n),
+                      grad_fn=lambda th: _lhat_grad(problem, th, eta, n),
+                      hessian_fn=hessian_fn).theta
+    except RuntimeError as err:
+        raise NoEffectiveMinimum(f"no minimum of the WOR effective loss L-hat (Eq. 16) found near theta_init at "
+                         f"eta (the learning rate) = {eta:.3g}, m = {m}: L-hat = n(L + R) + O(eta) has one "
+                         f"only for small eta; use a smaller eta ({err})") from None
 
 
 # ---------------------------------------------------------------------------------------------

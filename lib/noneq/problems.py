@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .validate import integer, nonnegative, positive
+
 __all__ = [
     "Problem",
     "from_model",
@@ -155,7 +157,11 @@ class Problem:
     # -- input checks --------------------------------------------------------------------------
     def check_theta(self, theta, name="theta"):
         """Return ``theta`` as a float64 array of shape (N,); ValueError if wrong or non-finite."""
-        theta = jnp.asarray(theta, dtype=jnp.float64)
+        try:
+            theta = jnp.asarray(theta, dtype=jnp.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be an array of {self.N} numbers for problem {self.name!r}, "
+                             f"got {theta!r:.80}.") from None
         if theta.shape != (self.N,):
             raise ValueError(f"{name} must have shape ({self.N},) for problem {self.name!r}, got {theta.shape}.")
         if _is_concrete(theta) and not np.all(np.isfinite(np.asarray(theta))):
@@ -279,10 +285,8 @@ def from_model(name, model, x, y, n_params, *, scale=1.0, lam=0.0, **kwargs):
     scale, lam : float, the loss prefactor and the L2 strength lambda.
     kwargs : passed on to :class:`Problem` (param_names, theta_init, hessian_fn, hyper).
     """
-    if lam < 0:
-        raise ValueError(f"lam (the L2 strength lambda) must be >= 0, got {lam}.")
-    if scale <= 0:
-        raise ValueError(f"scale must be > 0, got {scale}.")
+    lam = nonnegative("lam (the L2 strength lambda)", lam)
+    scale = positive("scale", scale)
     hyper = {"lambda": float(lam), **kwargs.pop("hyper", {})}
     return Problem(name, partial(_squared_error, model, float(scale)), partial(_ridge, float(lam)),
                    (jnp.asarray(x), jnp.asarray(y)), n_params, hyper=hyper, **kwargs)
@@ -313,8 +317,7 @@ def regression(epsilon: float = 0.1, lam: float = 10.0) -> Problem:
     """
     from .data import load_regression
 
-    if epsilon <= 0:
-        raise ValueError(f"epsilon must be > 0, got {epsilon}.")
+    epsilon = positive("epsilon", epsilon)
     x, y = load_regression()
     M = len(x)
     return from_model("regression", regression_network, x, y, 7, scale=M / (2 * epsilon**2), lam=lam,
@@ -342,8 +345,7 @@ def linearized_regression(epsilon: float = 0.1, lam: float = 10.0) -> Problem:
     """
     from .data import load_regression
 
-    if epsilon <= 0:
-        raise ValueError(f"epsilon must be > 0, got {epsilon}.")
+    epsilon = positive("epsilon", epsilon)
     x, y = load_regression()
     M = len(x)
     return from_model("linearized_regression", _linear_model, linearized_features(x), y, 3,
@@ -379,8 +381,7 @@ def mnist_linear(lam: float = 1e-2, n_train: int | None = None) -> Problem:
 
     images, labels = load_mnist7("train")
     if n_train is not None:
-        if not 1 <= int(n_train) <= len(images):
-            raise ValueError(f"n_train must be in 1..{len(images)}, got {n_train}.")
+        n_train = integer("n_train", n_train, 1, len(images))
         images, labels = images[:n_train], labels[:n_train]
     onehot = np.eye(10)[labels]
     names = tuple(f"W[{k},{p}]" for k in range(10) for p in range(49))

@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["concrete", "positive", "eta", "integer", "matrix", "points", "trajectory", "prng_key",
-           "samples"]
+__all__ = ["concrete", "positive", "nonnegative", "eta", "integer", "matrix", "points", "trajectory",
+           "prng_key", "samples", "stability_limit"]
 
 
 def concrete(x) -> bool:
@@ -24,12 +24,29 @@ def positive(name, value):
     (traced values pass unchecked)."""
     if not concrete(value):
         return value
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a number > 0, got {value!r}.")
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number > 0, got {value!r}.") from None
     if not (v > 0 and np.isfinite(v)):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    return v
+
+
+def nonnegative(name, value):
+    """``value`` as a float; a ValueError naming ``name`` unless it is a finite number >= 0."""
+    if not concrete(value):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.") from None
+    if not (v >= 0 and np.isfinite(v)):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
     return v
 
 
@@ -52,10 +69,15 @@ def integer(name, value, lo=1, hi=None, what="an integer"):
     return v
 
 
-def matrix(name, A, N=None, *, symmetric=False, pos_def=False):
+def matrix(name, A, N=None, *, symmetric=False, pos_def=False, psd=False, antisymmetric=False, atol=0.0):
     """``A`` as a float64 (N, N) array, finite; optionally checked to be symmetric (to 1e-10 of
-    its largest entry) and positive definite."""
-    A = jnp.asarray(A, dtype=jnp.float64)
+    its largest entry), positive definite, positive semidefinite (smallest eigenvalue >= -1e-10
+    of the largest |entry|) or antisymmetric (to 1e-10 of its largest entry, or ``atol`` if larger:
+    a circulation matrix that vanishes up to rounding)."""
+    try:
+        A = jnp.asarray(A, dtype=jnp.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a square matrix of numbers, got {A!r:.80}.") from None
     if A.ndim != 2 or A.shape[0] != A.shape[1] or (N is not None and A.shape[0] != N):
         want = "a square matrix" if N is None else f"shape ({N}, {N})"
         raise ValueError(f"{name} must be {want}, got shape {A.shape}.")
@@ -64,21 +86,43 @@ def matrix(name, A, N=None, *, symmetric=False, pos_def=False):
     a = np.asarray(A)
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} contains non-finite values (nan or inf).")
-    if symmetric or pos_def:
-        scale = np.abs(a).max()
+    scale = np.abs(a).max() if a.size else 0.0
+    if symmetric or pos_def or psd:
         if np.abs(a - a.T).max() > 1e-10 * scale:
             raise ValueError(f"{name} must be symmetric; max |{name} - {name}^T| = "
                              f"{np.abs(a - a.T).max():.3g} (max |{name}| = {scale:.3g}).")
-    if pos_def:
+    if pos_def or psd:
         lo = np.linalg.eigvalsh(0.5 * (a + a.T)).min()
-        if not lo > 0:
+        if pos_def and not lo > 0:
             raise ValueError(f"{name} must be positive definite; its smallest eigenvalue is {lo:.3g}.")
+        if psd and lo < -1e-10 * scale:
+            raise ValueError(f"{name} must be positive semidefinite (a diffusion or covariance matrix); "
+                             f"its smallest eigenvalue is {lo:.3g}.")
+    if antisymmetric and np.abs(a + a.T).max() > max(1e-10 * scale, atol, 1e-300):
+        raise ValueError(f"{name} must be antisymmetric (a circulation matrix, Eq. 25); "
+                         f"max |{name} + {name}^T| = {np.abs(a + a.T).max():.3g} (max |{name}| = {scale:.3g}).")
     return A
+
+
+def stability_limit(H, eta_value, what="the SGD map theta -> theta - eta H theta"):
+    """Raise a ValueError naming eta unless eta < 2 / h_max, the largest learning rate at which
+    ``what`` (linearised near a minimum with Hessian ``H``, largest eigenvalue h_max) contracts:
+    above it no stationary state exists and the small-eta theory does not apply."""
+    if not (concrete(H) and concrete(eta_value)):
+        return
+    h_max = float(np.linalg.eigvalsh(np.asarray(H)).max())
+    if h_max > 0 and not float(eta_value) * h_max < 2.0:
+        raise ValueError(f"eta (the learning rate) = {float(eta_value):.4g} is at or above the stability "
+                         f"limit 2/h_max = {2.0 / h_max:.4g} of {what} (h_max = {h_max:.4g}, the largest "
+                         f"eigenvalue of H): there is no stationary state. Use eta < {2.0 / h_max:.4g}.")
 
 
 def points(name, x, N):
     """``x`` as a finite float64 array of shape (..., N)."""
-    x = jnp.asarray(x, dtype=jnp.float64)
+    try:
+        x = jnp.asarray(x, dtype=jnp.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers of shape (..., {N}), got {x!r:.80}.") from None
     if x.ndim < 1 or x.shape[-1] != N:
         raise ValueError(f"{name} must have shape (..., {N}), got {x.shape}.")
     if concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
