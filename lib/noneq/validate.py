@@ -72,7 +72,7 @@ def integer(name, value, lo=1, hi=None, what="an integer"):
 def matrix(name, A, N=None, *, symmetric=False, pos_def=False, psd=False, antisymmetric=False, atol=0.0):
     """``A`` as a float64 (N, N) array, finite; optionally checked to be symmetric (to 1e-10 of
     its largest entry), positive definite, positive semidefinite (smallest eigenvalue >= -1e-10
-    of the largest |entry|) or antisymmetric (to 1e-10 of its largest entry, or ``atol`` if larger:
+    of the largest absolute entry) or antisymmetric (to 1e-10 of its largest entry, or ``atol`` if larger:
     a circulation matrix that vanishes up to rounding)."""
     try:
         A = jnp.asarray(A, dtype=jnp.float64)
