@@ -77,3 +77,15 @@ def test_validation_lives_in_one_module():
         defined = {n.name for n in ast.walk(ast.parse(path.read_text()))
                    if isinstance(n, (ast.FunctionDef, ast.Assign)) and hasattr(n, "name")}
         assert not defined & OLD_VALIDATORS, f"{path.name} defines {defined & OLD_VALIDATORS}: use noneq.validate"
+
+
+def test_each_chapter_has_its_checks_module():
+    """One self-check module per chapter, named like the chapter (noneq.checks.<chapter>)."""
+    chapters = {p.stem for p in (LIB.parents[1] / "chapters").glob("*.md")}
+    checks = {p.stem for p in (LIB / "checks").glob("*.py")} - {"__init__", "_common"}
+    assert checks <= chapters, f"checks modules not named after a chapter: {sorted(checks - chapters)}"
+    for path in (LIB / "checks").glob("*.py"):
+        if path.stem in checks:
+            calls = {c for c in __import__("re").findall(r"def (check_\w+)\(", path.read_text())}
+            text = (LIB.parents[1] / "chapters" / f"{path.stem}.md").read_text()
+            assert all(f"checks.{c}(" in text for c in calls), (path.stem, [c for c in calls if c not in text])

@@ -59,3 +59,13 @@ def as_array(value, shape, exercise: str, what: str):
     if not np.all(np.isfinite(A)):
         fail(exercise, f"{what} contains nan or inf.")
     return A
+
+
+def random_system(rng, N=2):
+    """A random positive definite H and D (N x N) and a learning rate eta."""
+    A = rng.standard_normal((N, N))
+    B = rng.standard_normal((N, N))
+    H = A @ A.T + 0.5 * np.eye(N)
+    D = 1e-3 * (B @ B.T + 0.2 * np.eye(N))
+    return H, D, float(rng.uniform(0.005, 0.05))
+

@@ -1,4 +1,4 @@
-"""Self-checks for the chapters "SGD with replacement" and "SGD without replacement"."""
+"""Self-checks for the chapter "SGD with replacement"."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -12,10 +12,8 @@ __all__ = [
     "check_wr_moments",
     "check_scaling_ratio",
     "check_plateau_level",
-    "check_wor_moments",
-    "check_delta_loss_toy",
-    "check_covariance_ratio",
 ]
+
 
 ETA, M_BATCH = 1e-7, 10
 
@@ -32,9 +30,7 @@ def _close(a, b, rtol):
     return np.allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())
 
 
-# ---------------------------------------------------------------------------------------------
-# SGD with replacement
-# ---------------------------------------------------------------------------------------------
+
 def check_diffusion_from_V(D):
     """Exercise "D from V": D(theta_0) of Eq. (A10) for the regression at eta = 1e-7, m = 10."""
     ex = "D from V"
@@ -133,97 +129,3 @@ def check_plateau_level(level):
     if np.isclose(level, 0.5 * np.trace(th.Sigma) / L0, rtol=1e-8):
         _fail(ex, "weight the covariance with the Hessian: <dtheta^T H dtheta> = tr(H Sigma).")
     _fail(ex, f"off by {abs(level / want - 1):.1%}: use <L> - L0 = tr(H_0 Sigma) / 2 in the quadratic model.")
-
-
-# ---------------------------------------------------------------------------------------------
-# SGD without replacement
-# ---------------------------------------------------------------------------------------------
-def check_wor_moments(moments, M, m):
-    """Exercise "epoch moments": a dict of second moments of zeta, chi (Eq. B13) by enumeration."""
-    ex = "epoch moments"
-    from .. import noise
-
-    if not isinstance(moments, dict):
-        _fail(ex, f"return a dict such as {{'a0': ..., 'a3': ...}}, got {type(moments).__name__}.")
-    want = noise.wor_moments(m, M)
-    required = {"a0", "a1", "a3", "a4", "a6"}
-    missing = required - set(moments)
-    if missing:
-        _fail(ex, f"missing keys {sorted(missing)}: compute at least a0, a1, a3, a4 and a6.")
-    for key in sorted(moments):
-        if key not in want or key == "a5_paper":
-            _fail(ex, f"unknown key {key!r}; use the names of noise.wor_moments (a0..a7).")
-        got = as_number(moments[key], ex, f"moments[{key!r}]")
-        if not np.isclose(got, want[key], rtol=1e-10, atol=1e-12):
-            hint = ""
-            if key == "a0" and np.isclose(got, want["a0"] + ((M / m - 1) / 2) ** 2):
-                hint = " Did you forget the offset -(n-1)/2 in zeta_i (Eq. B13)? Its mean must be zero."
-            if key == "a1" and np.isclose(got, -want["a1"]):
-                hint = " Sign: a1 = <zeta_k chi_jk> (the second index of chi equal to the index of zeta)."
-            _fail(ex, f"{key} is off (by {abs(got - want[key]):.3g}).{hint}")
-    extra = ""
-    if "a6" in moments:
-        extra = f"; note a6 = <zeta_i zeta_j> = {want['a6']:.4g} is not zero, unlike Eq. (B14)"
-    return _ok(ex, f"your enumeration reproduces the exact moments for M = {M}, m = {m}{extra}")
-
-
-def check_delta_loss_toy(delta_loss_toy):
-    """Exercise "delta L": delta_loss_toy(h, theta, eta, n) for one parameter, L = h theta^2 / 2."""
-    ex = "delta L"
-    need_function(delta_loss_toy, ex, "delta_loss_toy")
-    cases = [(2.0, 0.7, 1e-3, 5), (30.0, -0.2, 1e-4, 20), (1.0, 1.0, 0.01, 1), (5.0, 2.0, 1e-3, 2)]
-    got = []
-    for h, th, eta, n in cases:
-        try:
-            value = delta_loss_toy(h, th, eta, n)
-        except NotImplementedError:
-            raise
-        except Exception as err:  # noqa: BLE001 - report any failure to the student
-            _fail(ex, f"delta_loss_toy{(h, th, eta, n)} raised {type(err).__name__}: {err}")
-        got.append(as_number(value, ex, f"delta_loss_toy{(h, th, eta, n)}"))
-    got = np.array(got)
-    want = np.array([-eta * n * (n - 1) / 4 * (h * th) ** 2 for h, th, eta, n in cases])
-    if np.allclose(got, want, rtol=1e-10, atol=1e-300):
-        # n gradient-descent steps against one step on L-hat = n L + delta L
-        h, th, eta, n = 30.0, -0.2, 1e-4, 20
-        exact = (1 - eta * h) ** n * th
-        one_step = th - eta * (n * h * th + 2 * (-eta * n * (n - 1) / 4) * h * h * th)
-        mismatch = abs(exact - one_step) / abs(exact - th)
-        return _ok(ex, f"delta L = -eta n(n-1)/4 |grad L|^2; for eta n h = {eta * n * h:g}, n GD steps and one "
-                       f"step on n L + delta L differ by a relative {mismatch:.1g}, an O((eta n h)^2) remainder")
-    if np.allclose(got, [-eta * n * n / 4 * (h * th) ** 2 for h, th, eta, n in cases], rtol=1e-10):
-        _fail(ex, "the prefactor is n(n-1)/4, not n^2/4: there are n(n-1)/2 ordered pairs of steps t < t'. "
-                  "For n = 1 (full batch) there is no correction.")
-    if np.allclose(got, -want, rtol=1e-10):
-        _fail(ex, "sign: the later steps see a smaller gradient, so n steps move less than n eta grad L: "
-                  "delta L must lower L-hat's curvature (delta L < 0).")
-    if np.allclose(got, 2 * want, rtol=1e-10):
-        _fail(ex, "a factor 2 too large: grad(delta L) should be -eta n(n-1)/2 h^2 theta, so delta L has /4.")
-    _fail(ex, f"for h, theta, eta, n = {cases[0]} expected {want[0]:.6g}, got {got[0]:.6g}.")
-
-
-def check_covariance_ratio(covariance_ratio):
-    """Exercise "WOR/WR ratio": covariance_ratio(h, eta, n) -> (N, N) Sigma-hat/Sigma in the
-    eigenbasis of H, predicted from the second line of Eq. (18)."""
-    ex = "WOR/WR ratio"
-    h = np.array([55.0, 400.0, 2.8e4])
-    eta, n = 1e-7, 20
-    need_function(covariance_ratio, ex, "covariance_ratio")
-    try:
-        value = covariance_ratio(h, eta, n)
-    except NotImplementedError:
-        raise
-    except Exception as err:  # noqa: BLE001 - report any failure to the student
-        _fail(ex, f"covariance_ratio raised {type(err).__name__}: {err}")
-    got = as_array(value, (3, 3), ex, "covariance_ratio(h, eta, n) (the full N x N matrix of ratios; N = 3 here)")
-    want = (eta * n) ** 2 * np.outer(h, h) / 12
-    if np.allclose(got, want, rtol=1e-10):
-        return _ok(ex, f"Sigma-hat/Sigma = (eta n)^2 h_a h_b / 12, from {want[0, 0]:.2g} to {want[-1, -1]:.2g}")
-    if np.allclose(got, want * n, rtol=1e-10):
-        _fail(ex, "one factor n too many: D-hat ~ eta^2 n^3/12 H D H, but the epoch drift is eta n H, "
-                  "so Sigma-hat ~ D-hat/(eta n h) loses one n.")
-    if np.allclose(got, want * 12, rtol=1e-10):
-        _fail(ex, "you lost the 1/12 of Eq. (18).")
-    if np.allclose(got, np.diag(np.diag(want)), rtol=1e-10):
-        _fail(ex, "the off-diagonal ratios are (eta n)^2 h_a h_b / 12 as well (not zero).")
-    _fail(ex, f"the ratio for h_a = h_b = {h[-1]:g} should be {want[-1, -1]:.4g}, got {got[-1, -1]:.4g}.")
