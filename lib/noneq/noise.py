@@ -554,7 +554,7 @@ def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZ
 def diffusion_wor_paper(problem, theta, eta, m):
     """D-hat of Eq. (B18) exactly as printed: the a5 of Eq. (B15) and <zeta_i zeta_j> =
     <chi_ij chi_kl> = 0 (Eq. B14), instead of the exact epoch moments that
-    :func:`noneq.noise.diffusion_wor` uses (see :func:`noneq.wor_moments`). For measuring
+    :func:`diffusion_wor` uses (see :func:`wor_moments`). For measuring
     the effect of the errata only. Shape (N, N)."""
     eta, m, n = check_eta_m(problem, eta, m, wor=True)
     theta = problem.check_theta(theta)
