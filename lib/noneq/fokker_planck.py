@@ -19,8 +19,8 @@ and "Trajectories, stochastic area and entropy production":
   path functional (area, entropy production) of the stationary Gaussian chain
   (:func:`path_statistics`, :func:`quadratic_form_density`, :func:`entropy_statistics`,
   :func:`entropy_density`). The detailed-fluctuation-theorem ratio of Eq. (9) from samples and
-  its slope are measurements: :func:`noneq.measure.fluctuation_ratio`,
-  :func:`noneq.measure.dft_slope_with_intercept`.
+  its slope are measurements: ``noneq.measure.fluctuation_ratio``,
+  ``noneq.measure.dft_slope_with_intercept``.
 
 The 2-D examples of the chapters are :func:`example_linear` (a Gaussian NESS) and
 :func:`banana_loss` (a curved valley in equilibrium), and :func:`plot_ness_2d` and

@@ -16,7 +16,7 @@ the simulations in :mod:`noneq.sim`. This module holds what the two chapters do 
 * WOR (Sec. 3.2): :func:`epoch_displacements` (many single epochs of the epoch map, Eq. 15),
   :func:`drift_chi2`, :func:`noneq.noise.diffusion_wor_paper` (Eq. B18 exactly as printed),
   :func:`time_average_covariance`, :func:`stationary_mean` (batch-means errors of
-  :func:`noneq.measure.batch_means`).
+  ``noneq.measure.batch_means``).
 * Widgets: :func:`plot_wr_noise`, :func:`plot_wor_shift` (plain functions the chapters wrap).
 
 Conventions: ``problem`` is a :class:`noneq.problems.Problem`; ``eta`` the learning rate;

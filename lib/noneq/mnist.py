@@ -11,11 +11,11 @@ eta = 1e-4, m = 100 (n = 600 steps per epoch). Four layers:
   the (C, Sigma, D) that :func:`noneq.sim.stationary` needs to measure the entropy production
   (Eq. 27) of the kept parameters only;
 * running: :func:`sample_state` draws a start from the theory's Gaussian (Eq. 20) for
-  :func:`noneq.measure.run_segments` (one long stationary simulation as consecutive segments
-  of :func:`noneq.sim.stationary`), :func:`noneq.measure.pool` combines the segments;
+  ``noneq.measure.run_segments`` (one long stationary simulation as consecutive segments
+  of :func:`noneq.sim.stationary`), ``noneq.measure.pool`` combines the segments;
   :func:`pack` / :func:`load_results` store and read them
   (``python -m noneq.scripts.stationary_mnist`` writes ``data/stationary-mnist``);
-* analysis: :func:`noneq.measure.compare` sets all N(N+1)/2 = 120,295 distinct elements of
+* analysis: ``noneq.measure.compare`` sets all N(N+1)/2 = 120,295 distinct elements of
   Sigma, or the N(N-1)/2 of C, against theory; here :func:`circulation_floor`,
   :func:`second_moment`, :func:`covariance_se` (the error Sigma's elements must have),
   :func:`binned_errors`, :func:`scaled_sigma` (the exact dependence of the predicted Sigma on
@@ -276,7 +276,7 @@ def load_results(folder=None):
 def circulation_floor(H, Sigma, eta, factor=1000.0):
     """The level below which an element of C = eta/2 (H Sigma - Sigma H) (Eq. 25) is rounding
     noise: ``factor`` x machine epsilon x eta/2 (|H| |Sigma| + |Sigma| |H|), elementwise (N, N)
-    (|.| elementwise). Pass it as ``floor`` to :func:`noneq.measure.compare`."""
+    (|.| elementwise). Pass it as ``floor`` to ``noneq.measure.compare``."""
     H, Sigma = np.abs(np.asarray(H, dtype=float)), np.abs(np.asarray(Sigma, dtype=float))
     return factor * np.finfo(float).eps * 0.5 * float(eta) * (H @ Sigma + Sigma @ H)
 

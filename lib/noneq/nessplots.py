@@ -2,9 +2,9 @@
 4.3-4.4; the paper's Fig. 2A-B, 3A and 4 for the regression network).
 
 The segmented runs, their pooling, the comparison with theory and the fluctuation-theorem
-estimators are in :mod:`noneq.measure` (:func:`~noneq.measure.run_segments`,
-:func:`~noneq.measure.pool`, :func:`~noneq.measure.compare`, :func:`~noneq.measure.dft_points`,
-:func:`~noneq.measure.dft_slope_through_origin`); the density of exp(-sigma) (Fig. 4A) is
+estimators are in ``noneq.measure`` (``noneq.measure.run_segments``,
+``noneq.measure.pool``, ``noneq.measure.compare``, ``noneq.measure.dft_points``,
+``noneq.measure.dft_slope_through_origin``); the density of exp(-sigma) (Fig. 4A) is
 :func:`noneq.plots.plot_exp_sigma`. Here:
 
 * analysis: :func:`marginal` gives the 2 x 2 marginal of the stationary state and of its
@@ -187,7 +187,7 @@ def plot_stationary_planes(run, theory_wr, theory_wor, theta0, pair=(6, 7), span
     Theta_a = Sigma_aa^{1/2}. The WOR panel is zoomed (its own axis range, same units) onto
     theta_0 and the WOR centre; its inset shows the WOR cloud at the WR panel's scale.
 
-    ``run``: the dict of :func:`noneq.measure.run_segments` outputs with keys "wr_*" and "wor_*" (e.g. from
+    ``run``: the dict of ``noneq.measure.run_segments`` outputs with keys "wr_*" and "wor_*" (e.g. from
     :func:`load_stationary`); ``theta0`` the minimum of L (the origin). Returns the Figure.
     """
     theta0 = np.asarray(theta0, dtype=float)
@@ -258,7 +258,7 @@ def plot_elements(ax, items):
 
 def plot_dft(ax, entropy, colors=None, min_count=200):
     """Fig. 4B: P(-sigma)/P(sigma) against sigma with Poisson error bars
-    (:func:`noneq.measure.dft_points`), and exp(-sigma) (Eq. 9); bins with fewer than
+    (``noneq.measure.dft_points``), and exp(-sigma) (Eq. 9); bins with fewer than
     ``min_count`` windows on either side are not drawn. ``entropy``: one rule's dict of a
     :class:`noneq.measure.Pooled` (``pooled.entropy["ito"]``)."""
     colors = colors or [style.COLORS[k] for k in ("blue", "vermillion", "green")]

@@ -108,7 +108,7 @@ def plot_loss_slice(problem, theta0, alpha=6, beta=7, span=0.05, n=81, ax=None, 
 
 def plot_exp_sigma(ax, entropy, colors=None, exponent=-4, decimals=1):
     """Fig. 4A: the density of exp(-sigma) over windows of l samples, one set of points per l
-    (:func:`noneq.measure.exp_sigma_density`), with <exp(-sigma)> - 1 and its standard error in
+    (``noneq.measure.exp_sigma_density``), with <exp(-sigma)> - 1 and its standard error in
     the legend in units of 10 to the power ``exponent``, with ``decimals`` decimals (the IFT,
     Eq. 8, says <exp(-sigma)> = 1).
     ``entropy``: one rule's dict of a :class:`noneq.measure.Pooled` (``pooled.entropy["ito"]``).
