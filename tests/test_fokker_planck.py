@@ -285,27 +285,6 @@ def test_path_statistics_of_the_area_and_density(system):
         fp.path_statistics(lambda p: p.sum(), H, D, eta, 3)
 
 
-def test_fluctuation_ratio_and_dft_slope():
-    rng = np.random.default_rng(0)
-    m = 0.4
-    good = rng.normal(m, np.sqrt(2 * m), 1_000_000)   # Gaussian with var = 2 mean obeys Eq. (9)
-    c, r, lr, le = fp.fluctuation_ratio(good, 0.1)
-    assert np.allclose(r, np.exp(lr)) and np.all(le > 0)
-    slope, slope_se, chi2, dof = fp.dft_slope(c, lr, le)
-    assert abs(slope + 1) < 4 * slope_se and chi2 < dof + 5 * np.sqrt(2 * dof)
-    bad = rng.normal(m, np.sqrt(m), 1_000_000)        # ln ratio = -2 sigma: violates the DFT
-    slope_b, se_b, chi2_b, dof_b = fp.dft_slope(*[v for v in fp.fluctuation_ratio(bad, 0.1)[::2]],
-                                                fp.fluctuation_ratio(bad, 0.1)[3])
-    assert abs(slope_b + 2) < 4 * se_b and chi2_b > dof_b + 10 * np.sqrt(2 * dof_b)
-    with pytest.raises(ValueError, match="bin_width"):
-        fp.fluctuation_ratio(good, 0)
-    with pytest.raises(ValueError, match="ln_err"):
-        fp.dft_slope([1, 2, 3], [0, 1, 2], [1, 0, 1])
-
-
-# ---------------------------------------------------------------------------------------------
-# the widget's figure
-# ---------------------------------------------------------------------------------------------
 def test_plot_ness_2d_draws_current_that_vanishes_at_zero_angle():
     fig = fp.plot_ness_2d(30.0, 10.0)
     ax = fig.axes[0]

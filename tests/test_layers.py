@@ -10,7 +10,6 @@ PENDING = {
     ("bench.py", "sim._records_per_chunk"),
     ("bench.py", "sim._random_inputs"),
     ("bench.py", "sim._shard_runs"),
-    ("mnist.py", "from .nessplots import _se"),
     ("bayes.py", "sim._epoch"),
     ("bayes.py", "sim._sample_step"),
     ("bayes.py", "sim._sgd_step"),

@@ -264,12 +264,7 @@ def test_noise_induced_shift(regression, wr_theory, wor_theory):
     assert np.abs(minibatch.noise_induced_shift(q, tq)).max() < 1e-12 * np.abs(tq.theta0).max()
 
 
-def test_batch_means_and_stationary_mean(regression):
-    x = np.arange(100.0)
-    mean, se, means = minibatch.batch_means(x, 4)
-    assert mean == pytest.approx(49.5) and means.shape == (4,)
-    with pytest.raises(ValueError, match="fewer"):
-        minibatch.batch_means(np.ones(3), 4)
+def test_stationary_mean(regression):
     p, theta0 = regression
     res = minibatch.stationary_mean(p, sim.wr(p, ETA, M_BATCH), theta0, 1000, 20000, jax.random.key(8),
                                     record_every=100, n_batches=4)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import noneq  # noqa: F401  (float64)
-from noneq import checks, landscape, mnist, ness, problems, sim, stationary
+from noneq import checks, landscape, measure, mnist, ness, plots, problems, sim, stationary
 from noneq.data import load_mnist7
 from noneq.scripts import stationary_mnist
 
@@ -95,35 +95,6 @@ def test_sample_state_is_reproducible_and_has_the_theory_covariance(reg_wr):
     assert np.all(np.abs(draws.mean(0) - wr.theta0) < 5 * np.sqrt(np.diag(wr.Sigma) / 2000))
 
 
-# ------------------------------------------------------------------------------ running
-def test_run_segments_is_the_concatenated_trajectory(reg_wr, segment_path):
-    """Pooled statistics of 2 segments equal those computed directly from the same path."""
-    p, theta0, wr = reg_wr
-    key, K, n = jax.random.key(7), 2, 3000
-    start = theta0 + 1e-4
-    run = mnist.run_segments(p, wr, K, n, key, start=start, entropy=(wr.C, wr.Sigma, wr.D), windows=(1, 2))
-    path = segment_path(p, sim.wr(p, 1e-7, 10), start, jax.random.split(key, K + 2)[2:], n)
-    P = mnist.pool(run)
-    assert P.n == K * n and P.segments == K
-    np.testing.assert_array_equal(run["start"], start)
-    np.testing.assert_array_equal(run["theta_final"], path[-1])
-    # rounding only: the pooled (Chan) covariance vs numpy's two-pass one
-    np.testing.assert_allclose(P.cov, np.cov(path[1:].T), rtol=1e-8, atol=1e-20)
-    np.testing.assert_allclose(P.mean, path[1:].mean(0) - theta0, rtol=1e-8, atol=1e-16)
-    area = np.asarray(ness.area_matrix(path, theta0)) / (K * n)
-    np.testing.assert_allclose(P.area, area, rtol=1e-8, atol=1e-22)
-    for k, l in enumerate((1, 2)):
-        sig = np.asarray(ness.entropy_production(ness.split_windows(path, l), theta0, wr.C, wr.Sigma, wr.D))
-        assert P.entropy["n"][k] == len(sig)
-        assert P.entropy["mean"][k] == pytest.approx(sig.mean(), rel=1e-8)
-        assert P.entropy["mean_exp"][k] == pytest.approx(np.exp(-sig).mean(), rel=1e-12)
-    # a burn-in and a sampled start change the path but not the bookkeeping
-    run2 = mnist.run_segments(p, wr, 1, 600, key, burn_in_steps=600)
-    assert run2["n"].tolist() == [600] and "ent_n" not in run2
-    with pytest.raises(ValueError, match="n_segments"):
-        mnist.run_segments(p, wr, 0, 600, key)
-
-
 def test_pack_unpack_roundtrip():
     rng = np.random.default_rng(0)
     N = 6
@@ -133,8 +104,9 @@ def test_pack_unpack_roundtrip():
     ent = dict(windows=np.array([1, 2]), n=np.array([10.0, 5.0]), mean=np.array([0.1, 0.2]),
                mean_se=np.array([0.01, 0.02]), mean_exp=np.array([1.0, 1.0]), mean_exp_se=np.array([1e-3, 2e-3]),
                counts=np.ones((2, 5)), edges=np.tile(np.linspace(-1, 1, 4), (2, 1)))
-    P = mnist.Pooled(100, 4, rng.normal(size=N), np.abs(rng.normal(size=N)), cov, np.abs(cov) * 0.1,
-                     area, np.abs(area) * 0.2, ent)
+    ent.update(rate=ent["mean"] / ent["windows"], rate_se=ent["mean_se"] / ent["windows"])
+    P = measure.Pooled(100, 4, rng.normal(size=N), np.abs(rng.normal(size=N)), cov, np.abs(cov) * 0.1,
+                       area, np.abs(area) * 0.2, {"ito": ent})
     arrays = mnist.pack(P, "wr")
     assert arrays["wr_sigma"].dtype == np.float32 and arrays["wr_sigma"].shape == (N * (N + 1) // 2,)
     assert arrays["wr_area"].shape == (N * (N - 1) // 2,)
@@ -146,7 +118,9 @@ def test_pack_unpack_roundtrip():
     np.testing.assert_allclose(Q.cov_se, P.cov_se, rtol=0.02)
     np.testing.assert_allclose(Q.area_se[~np.eye(N, dtype=bool)], P.area_se[~np.eye(N, dtype=bool)], rtol=0.02)
     np.testing.assert_array_equal(Q.mean, P.mean)
-    np.testing.assert_array_equal(Q.entropy["counts"], ent["counts"])
+    assert set(Q.entropy) == {"ito"}
+    for k, v in ent.items():
+        np.testing.assert_array_equal(Q.entropy["ito"][k], v)
 
 
 def test_load_results_missing_and_corrupt(tmp_path, small_run):
@@ -171,7 +145,7 @@ def test_script_small_writes_results_and_provenance(small_run):
     wr, wor = res["wr"], res["wor"]
     assert wr.n == 3 * 3072 and wor.n == 3 * 6 and wr.segments == wor.segments == 3
     assert wr.cov.shape == (490, 490) and np.all(np.isfinite(wr.cov_se)) and np.allclose(wr.area, -wr.area.T)
-    assert wr.entropy["n"].tolist() == [9216, 4608, 3072] and wor.entropy is None
+    assert wr.entropy["ito"]["n"].tolist() == [9216, 4608, 3072] and wor.entropy == {}
     # WOR fluctuations are four orders of magnitude smaller (Sec. 4.3), visible even in this short run
     ratio = np.median(np.diag(wr.cov) / np.diag(wor.cov))
     assert 1e3 < ratio < 1e6
@@ -180,7 +154,7 @@ def test_script_small_writes_results_and_provenance(small_run):
 
 
 # ------------------------------------------------------------------------------ analysis
-def test_compare_and_binned_errors():
+def test_binned_errors_and_circulation_floor():
     rng = np.random.default_rng(1)
     N = 40
     A = rng.normal(size=(N, N))
@@ -188,25 +162,12 @@ def test_compare_and_binned_errors():
     se = 0.01 * np.abs(T)
     S = T + se * rng.normal(size=T.shape)
     S = np.triu(S) + np.triu(S, 1).T
-    c = mnist.compare(T, S, se)
-    assert len(c.theory) == N * (N + 1) // 2
-    # z-scores are standard normal: 95.4% within 2 se; 820 elements give +-0.7% (1 sd)
-    assert 0.93 < c.frac_2se < 0.98
+    c = measure.compare(T, S, se)
     b = mnist.binned_errors(c)
     assert b["count"].sum() == len(c.theory)
     assert np.all(b["hi"] - b["lo"] == 1)
     np.testing.assert_allclose(b["median_rel_se"], 0.01, rtol=1e-12)
     assert np.all((b["median_rel_err"] > 0.002) & (b["median_rel_err"] < 0.02))
-    C = A - A.T
-    c = mnist.compare(C, C, np.ones_like(C), antisymmetric=True)
-    assert len(c.theory) == N * (N - 1) // 2 and c.median_rel_err == 0 and c.r2_log == 1 and c.frac_2se == 1
-    assert mnist.compare(C, -C, np.ones_like(C), antisymmetric=True).sign_agree == 0
-    # a floor leaves out the elements at or below it (here: exact zeros, which have no log)
-    C[0, 1], C[1, 0] = 0.0, 0.0
-    c = mnist.compare(C, C, np.ones_like(C), antisymmetric=True, floor=1e-300)
-    assert len(c.theory) == N * (N - 1) // 2 - 1 and np.isfinite(c.r2_log)
-    with pytest.raises(ValueError, match="square"):
-        mnist.compare(T, T[:3], T)
     # circulation_floor: 1000 eps eta/2 (|H||S| + |S||H|), zero where both products vanish
     H, S = np.diag([1.0, 2.0]), np.array([[1.0, -0.5], [-0.5, 1.0]])
     want = 1000 * np.finfo(float).eps * 0.05 * (np.abs(H) @ np.abs(S) + np.abs(S) @ np.abs(H))
@@ -261,8 +222,8 @@ def test_covariance_se_matches_the_spread_of_simulated_chains():
 
 
 def test_second_moment_adds_the_mean():
-    P = mnist.Pooled(5, 1, np.array([1.0, 2.0]), np.zeros(2), np.eye(2), np.zeros((2, 2)), np.zeros((2, 2)),
-                     np.zeros((2, 2)), None)
+    P = measure.Pooled(5, 1, np.array([1.0, 2.0]), np.zeros(2), np.eye(2), np.zeros((2, 2)), np.zeros((2, 2)),
+                       np.zeros((2, 2)), {})
     np.testing.assert_allclose(mnist.second_moment(P), 0.8 * np.eye(2) + [[1, 2], [2, 4]])
 
 
@@ -293,7 +254,7 @@ def test_plots_run(reg_wr):
     wor = stationary.theory(p, "wor", 1e-7, 10, theta0=wr.theta0)
     ax, out = mnist.plot_sigma_spectrum(wr, wor, 2e-7, 20, p.M)
     assert len(out["WR"]) == 7 and out["trace_ratio"] > 1 and out["median_diag_ratio"] > 1 and len(ax.lines) == 4
-    c = mnist.compare(wr.Sigma, wr.Sigma * 1.01, np.abs(wr.Sigma) * 0.01)
+    c = measure.compare(wr.Sigma, wr.Sigma * 1.01, np.abs(wr.Sigma) * 0.01)
     fig, axes = plt.subplots(1, 2)
     mnist.plot_elements_density(axes[0], c, label="WR")
     mnist.plot_elements_density(axes[1], c, colors=("C0", "C1"), lim=(1e-30, 1e-10))
@@ -305,7 +266,7 @@ def test_plots_run(reg_wr):
                mean_se=np.array([0.001, 0.002]), mean_exp=np.array([1.0, 1.0]), mean_exp_se=np.array([1e-3, 2e-3]),
                counts=np.array([[0, 10, 80, 10, 0], [0, 10, 30, 10, 0]]), edges=np.tile(np.linspace(-1, 1, 4), (2, 1)))
     fig, axes = plt.subplots(1, 2)
-    mnist.plot_exp_sigma(axes[0], ent)
+    plots.plot_exp_sigma(axes[0], ent)
     mnist.plot_mean_sigma(axes[1], ent, 0.01)
     assert len(axes[0].lines) == 3 and axes[1].get_ylim()[0] == 0
     plt.close("all")

@@ -6,10 +6,9 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from scipy import stats
 
 import noneq  # noqa: F401  (float64)
-from noneq import checks, ness, nessplots as npl, sim, stationary
+from noneq import checks, measure, ness, nessplots as npl, stationary
 from noneq.scripts import stationary_regression
 
 
@@ -50,7 +49,7 @@ def test_script_small_writes_results_and_provenance(small_run, reg_wr):
         # windows of l samples: n // l per segment, counted once each (under/overflow included)
         np.testing.assert_array_equal(data[f"{s}_ito_counts"].sum(axis=2), [[n, n // 2, n // 3]] * K)
         np.testing.assert_array_equal(data[f"{s}_strat_n"], [[n, n // 2, n // 3]] * K)
-        S = npl.summarize(data, f"{s}_")
+        S = measure.pool(data, f"{s}_")
         assert S.n == K * n and np.all(np.isfinite(S.cov)) and np.all(np.isfinite(S.cov_se))
 
 
@@ -70,72 +69,7 @@ def test_load_stationary_missing_and_corrupt(tmp_path, small_run):
         npl.load_stationary(bad)
 
 
-# ------------------------------------------------------------------------------ run_segments
-def test_run_segments_is_the_concatenated_trajectory(reg_wr, segment_path):
-    """Pooled statistics of 2 segments equal those computed directly from the same path."""
-    p, theta0, wr = reg_wr
-    key, K, n = jax.random.key(7), 2, 6000
-    run = npl.run_segments(p, wr, K, n, key, burn_in_samples=0)
-    path = segment_path(p, sim.wr(p, 1e-7, 10), theta0, jax.random.split(key, K + 1)[1:], n)  # start included
-    S = npl.summarize(run)
-    # rounding only: the pooled (Chan) covariance vs numpy's two-pass one
-    np.testing.assert_allclose(S.cov, np.cov(path[1:].T), rtol=1e-8, atol=1e-20)
-    np.testing.assert_allclose(S.mean, path[1:].mean(0) - theta0, rtol=1e-8, atol=1e-16)
-    area = np.asarray(ness.area_matrix(path, theta0)) / (K * n)
-    np.testing.assert_allclose(S.area, area, rtol=1e-8, atol=1e-22)
-    for rule in ("ito", "stratonovich"):
-        for k, l in enumerate((1, 2, 3)):
-            sig = np.asarray(ness.entropy_production(ness.split_windows(path, l), theta0, wr.C, wr.Sigma, wr.D,
-                                                     rule=rule))
-            assert S.entropy[rule]["n"][k] == len(sig)
-            assert S.entropy[rule]["mean"][k] == pytest.approx(sig.mean(), rel=1e-8)
-            assert S.entropy[rule]["mean_exp"][k] == pytest.approx(np.exp(-sig).mean(), rel=1e-12)
-    np.testing.assert_array_equal(run["hist2d"].sum(), np.sum(
-        (np.abs(path[1:, 5] - theta0[5]) <= 5 * np.sqrt(wr.Sigma[5, 5]))
-        & (np.abs(path[1:, 6] - theta0[6]) <= 5 * np.sqrt(wr.Sigma[6, 6]))))
-
-
-def test_summarize_in_a_basis(small_run):
-    data, _ = npl.load_stationary(small_run)
-    S = npl.summarize(data, "wr_")
-    np.testing.assert_allclose(npl.summarize(data, "wr_", basis=np.eye(7)).cov, S.cov, rtol=1e-14)
-    O = np.linalg.qr(np.random.default_rng(0).normal(size=(7, 7)))[0]
-    R = npl.summarize(data, "wr_", basis=O)
-    scale = np.abs(S.cov).max()
-    np.testing.assert_allclose(R.cov, O.T @ S.cov @ O, rtol=0, atol=1e-12 * scale)   # rounding only
-    np.testing.assert_allclose(R.area, O.T @ S.area @ O, rtol=0, atol=1e-12 * np.abs(S.area).max())
-    np.testing.assert_allclose(R.mean, S.mean @ O, rtol=0, atol=1e-12 * np.abs(S.mean).max())
-    with pytest.raises(ValueError, match="orthogonal"):
-        npl.summarize(data, "wr_", basis=2 * np.eye(7))
-
-
-def test_run_segments_bad_input(reg_wr):
-    p, _, wr = reg_wr
-    with pytest.raises(ValueError, match="n_segments"):
-        npl.run_segments(p, wr, 0, 100, jax.random.key(0))
-    with pytest.raises(ValueError, match="pair"):
-        npl.run_segments(p, wr, 1, 100, jax.random.key(0), pair=(6, 6))
-    with pytest.raises(ValueError, match="pair"):
-        npl.hist_edges(wr.Sigma, wr.theta0, wr.theta0, pair=(0, 7))
-
-
 # ------------------------------------------------------------------------------ analysis
-def test_compare_elements_counts_and_metrics():
-    rng = np.random.default_rng(0)
-    T = _spd(rng, 7)
-    c = npl.compare_elements(T, 1.1 * T, np.full((7, 7), 0.01 * np.abs(T).max()))
-    assert len(c.theory) == 28 and c.median_rel_err == pytest.approx(0.1)
-    assert c.sign_agree == 1.0
-    C = rng.normal(size=(7, 7))
-    C = C - C.T
-    a = npl.compare_elements(C, C, np.ones((7, 7)), antisymmetric=True)
-    assert len(a.theory) == 21 and a.median_rel_err == 0 and a.r2_log == 1 and a.frac_2se == 1
-    flipped = npl.compare_elements(C, -C, np.ones((7, 7)), antisymmetric=True)
-    assert flipped.sign_agree == 0
-    with pytest.raises(ValueError, match="square matrices"):
-        npl.compare_elements(T, T[:3], T)
-
-
 def test_marginal_current_is_the_conditional_mean_of_v():
     """E[v^s | x] = -C Sigma^{-1} E[dtheta | x] equals -C_m Sigma_m^{-1} x (exact algebra)."""
     rng = np.random.default_rng(3)
@@ -165,48 +99,17 @@ def test_boltzmann_marginal():
     np.testing.assert_allclose(npl.boltzmann_marginal(H, Seq), Seq[5:, 5:], rtol=1e-9)
 
 
-def _gauss_counts(mu, var, edges, n=1e8):
-    cdf = stats.norm.cdf(edges, mu, np.sqrt(var))
-    return n * np.diff(cdf)
-
-
-@pytest.mark.parametrize("var_factor, slope", [(2.0, -1.0), (4.0, -0.5)])
-def test_dft_slope_of_gaussian_sigma(var_factor, slope):
-    """ln P(-s)/P(s) = -2 mu s / var for Gaussian sigma: slope -1 iff var = 2 mu (the DFT)."""
-    mu = 3e-4
-    e = np.linspace(-0.25, 0.25, 101)
-    s, y, err = npl.dft_points(_gauss_counts(mu, var_factor * mu, e), e)
-    a, se, chi2 = npl.dft_slope(s, y, err)
-    # expected counts (no noise): the only error is bin averaging, which multiplies the slope by
-    # 1 - w^2 / (12 var) for bins of width w (second-order Taylor expansion of the bin integrals)
-    w = e[1] - e[0]
-    assert a == pytest.approx(slope * (1 - w ** 2 / (12 * var_factor * mu)), rel=2e-4)
-    assert se > 0
-    with pytest.raises(ValueError, match="symmetric"):
-        npl.dft_points(_gauss_counts(mu, 2 * mu, e + 0.01), e + 0.01)
-
-
-def test_exp_sigma_density_normalised():
-    mu = 3e-4
-    e = np.linspace(-0.25, 0.25, 101)
-    c = np.concatenate([[0], _gauss_counts(mu, 2 * mu, e), [0]])
-    x, d = npl.exp_sigma_density(c, e)
-    width = np.abs(np.diff(np.exp(-e)))
-    assert np.sum(d * width) == pytest.approx(1.0, rel=1e-6)
-    # mean of exp(-sigma) = 1 (IFT) to the accuracy of the binning
-    assert np.sum(x * d * width) == pytest.approx(1.0, abs=1e-4)
-
-
 # ------------------------------------------------------------------------------ figures
 def test_plot_stationary_planes_and_elements(small_run, reg_wr, wor_theory):
     _, theta0, wr = reg_wr
     data, _ = npl.load_stationary(small_run)
     fig = npl.plot_stationary_planes(data, wr, wor_theory, theta0)
     assert len(fig.axes) == 4 and len(fig.axes[1].child_axes) == 1  # 2 panels, 2 colour bars; an inset in B
-    S = npl.summarize(data, "wr_")
+    S = measure.pool(data, "wr_")
+    assert set(S.entropy) == {"ito", "stratonovich"}
     fig2, ax = plt.subplots()
-    npl.plot_elements(ax, [(npl.compare_elements(wr.Sigma, S.cov, S.cov_se), "C0", "WR")])
-    npl.plot_exp_sigma(ax, S)
+    npl.plot_elements(ax, [(measure.compare(wr.Sigma, S.cov, S.cov_se), "C0", "WR")])
+    npl.plot_dft(ax, S.entropy["ito"], min_count=1)
     plt.close("all")
 
 

@@ -18,9 +18,9 @@ and "Trajectories, stochastic area and entropy production":
   :func:`noneq.ness.entropy_production`; exact statistics and densities of any quadratic
   path functional (area, entropy production) of the stationary Gaussian chain
   (:func:`path_statistics`, :func:`quadratic_form_density`, :func:`entropy_statistics`,
-  :func:`entropy_density`); and the
-  detailed-fluctuation-theorem ratio of Eq. (9) from samples (:func:`fluctuation_ratio`,
-  :func:`dft_slope`).
+  :func:`entropy_density`). The detailed-fluctuation-theorem ratio of Eq. (9) from samples and
+  its slope are measurements: ``noneq.measure.fluctuation_ratio``,
+  ``noneq.measure.dft_slope_with_intercept``.
 
 The 2-D examples of the chapters are :func:`example_linear` (a Gaussian NESS) and
 :func:`banana_loss` (a curved valley in equilibrium), and :func:`plot_ness_2d` and
@@ -67,8 +67,6 @@ __all__ = [
     "EntropyStats",
     "entropy_statistics",
     "entropy_density",
-    "fluctuation_ratio",
-    "dft_slope",
     "ness_fields",
     "plot_ness_2d",
     "entropy_along_path",
@@ -759,48 +757,6 @@ def entropy_density(H, D, eta, length, sigma, rule="ito"):
     windows of Eq. (12) at the points ``sigma`` (any shape); see :func:`entropy_statistics`
     and :func:`quadratic_form_density`."""
     return quadratic_form_density(entropy_statistics(H, D, eta, length, rule).eigenvalues, sigma)
-
-
-def fluctuation_ratio(sigma, bin_width, *, min_count=10):
-    """The DFT ratio P(-sigma)/P(sigma) (Eq. 9) from samples, with counting errors.
-
-    Bins [0, w), [w, 2w), ... of the positive axis and their mirror images: for each bin the
-    counts n_+ (sigma in the bin) and n_- (-sigma in the bin). Independent samples make them
-    Poisson, so ln(n_-/n_+) has standard error sqrt(1/n_- + 1/n_+). Bins with fewer than
-    ``min_count`` counts on either side are dropped.
-    Returns ``(centres, ratio, ln_ratio, ln_err)``, each (n_bins,).
-    """
-    s = np.asarray(sigma, dtype=float).ravel()
-    if s.size < 2 or not np.all(np.isfinite(s)):
-        raise ValueError("sigma must contain >= 2 finite samples.")
-    w = _positive("bin_width", bin_width)
-    top = np.abs(s).max()
-    edges = np.arange(0.0, top + w, w)
-    n_plus, _ = np.histogram(s, edges)
-    n_minus, _ = np.histogram(-s, edges)
-    keep = (n_plus >= min_count) & (n_minus >= min_count)
-    centres = 0.5 * (edges[1:] + edges[:-1])[keep]
-    n_plus, n_minus = n_plus[keep].astype(float), n_minus[keep].astype(float)
-    ratio = n_minus / n_plus
-    return centres, ratio, np.log(ratio), np.sqrt(1.0 / n_minus + 1.0 / n_plus)
-
-
-def dft_slope(centres, ln_ratio, ln_err):
-    """Weighted least-squares fit ln[P(-sigma)/P(sigma)] = a + b sigma (the DFT, Eq. 9,
-    predicts a = 0, b = -1). Returns ``(b, b_err, chi2, dof)`` where chi2 is the chi-square of
-    the data against the DFT line -sigma itself (no fitted parameter), with dof = number of bins."""
-    x, y, e = (np.asarray(v, dtype=float) for v in (centres, ln_ratio, ln_err))
-    if not (x.shape == y.shape == e.shape) or x.ndim != 1 or x.size < 3:
-        raise ValueError("centres, ln_ratio, ln_err must be 1-D of equal length >= 3.")
-    if np.any(e <= 0) or not np.all(np.isfinite(np.r_[x, y, e])):
-        raise ValueError("ln_err must be > 0 and all inputs finite.")
-    wts = 1.0 / e ** 2
-    X = np.stack([np.ones_like(x), x], axis=1)
-    F = X.T @ (wts[:, None] * X)
-    coef = np.linalg.solve(F, X.T @ (wts * y))
-    cov = np.linalg.inv(F)
-    chi2 = float(np.sum(((y + x) / e) ** 2))
-    return float(coef[1]), float(np.sqrt(cov[1, 1])), chi2, int(x.size)
 
 
 # ---------------------------------------------------------------------------------------------

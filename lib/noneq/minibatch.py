@@ -15,7 +15,8 @@ the simulations in :mod:`noneq.sim`. This module holds what the two chapters do 
   :func:`plot_fig1c`.
 * WOR (Sec. 3.2): :func:`epoch_displacements` (many single epochs of the epoch map, Eq. 15),
   :func:`drift_chi2`, :func:`noneq.noise.diffusion_wor_paper` (Eq. B18 exactly as printed),
-  :func:`time_average_covariance`, :func:`batch_means`, :func:`stationary_mean`.
+  :func:`time_average_covariance`, :func:`stationary_mean` (batch-means errors of
+  ``noneq.measure.batch_means``).
 * Widgets: :func:`plot_wr_noise`, :func:`plot_wor_shift` (plain functions the chapters wrap).
 
 Conventions: ``problem`` is a :class:`noneq.problems.Problem`; ``eta`` the learning rate;
@@ -31,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import noise, sim, stationary, style, validate
+from . import measure, noise, sim, stationary, style, validate
 
 __all__ = [
     "wr_noise",
@@ -54,7 +55,6 @@ __all__ = [
     "drift_chi2",
     "time_average_covariance",
     "noise_induced_shift",
-    "batch_means",
     "StationaryMean",
     "stationary_mean",
     "covariance_ellipse",
@@ -247,7 +247,7 @@ def projected_variance(thetas, directions, *, n_batches=20):
         raise ValueError(f"need at least 2 samples per batch: {x.shape[0]} samples, {n_batches} batches.")
     xb = x[: B * n_batches].reshape(n_batches, B, -1)
     vb = np.var(xb, axis=1)
-    return var, vb.std(axis=0, ddof=1) / math.sqrt(n_batches)
+    return var, measure.standard_error(vb)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,7 +288,7 @@ def summarize_runs(values, steps, grid):
     if np.any(pos >= steps.shape[0]) or np.any(steps[np.minimum(pos, steps.shape[0] - 1)] != grid):
         raise ValueError("every step of grid must be one of the recorded steps.")
     v = values[:, pos]
-    return v.mean(axis=0), v.std(axis=0, ddof=1) / math.sqrt(v.shape[0])
+    return v.mean(axis=0), measure.standard_error(v)
 
 
 def loss_relaxation(theory, H0, theta0, L0, t, theta_start=None):
@@ -503,18 +503,6 @@ def noise_induced_shift(problem, theory):
     return -0.5 * s * np.linalg.solve(theory.H, g)
 
 
-def batch_means(x, n_batches):
-    """Mean of ``x`` (T, ...) over axis 0 and its batch-means standard error: ``n_batches``
-    consecutive equal batches (the remainder at the end dropped). Returns (mean, se, means)."""
-    x = np.asarray(x, dtype=np.float64)
-    n_batches = validate.integer("n_batches", n_batches, 2)
-    B = x.shape[0] // n_batches
-    if B < 1:
-        raise ValueError(f"x has {x.shape[0]} samples, fewer than n_batches = {n_batches}.")
-    means = x[: B * n_batches].reshape((n_batches, B) + x.shape[1:]).mean(axis=1)
-    return means.mean(axis=0), means.std(axis=0, ddof=1) / math.sqrt(n_batches), means
-
-
 class StationaryMean(NamedTuple):
     """The stationary mean of a long run: ``mean`` (N,), ``se`` (N,) batch-means standard errors,
     ``batch_means`` (B, N), ``cov`` (N, N) covariance of the recorded states, ``n_records``,
@@ -543,7 +531,7 @@ def stationary_mean(problem, algo, theta_start, burn_in, n_steps, key, *, record
         raise ValueError(f"burn_in = {burn_in} and n_steps = {n_steps} must be multiples of record_every = {record_every}.")
     traj = sim.trajectory(problem, algo, theta_start, burn_in + n_steps, key, record_every=record_every)
     X = traj.theta[burn_in // record_every + 1:]
-    mean, se, means = batch_means(X, n_batches)
+    mean, se, means = measure.batch_means(X, n_batches)
     return StationaryMean(mean, se, means, np.cov(X.T), X.shape[0], record_every)
 
 

@@ -10,15 +10,17 @@ eta = 1e-4, m = 100 (n = 600 steps per epoch). Four layers:
   parameters outside a mask are frozen at theta_0, and :func:`embed_entropy_theory` turns it into
   the (C, Sigma, D) that :func:`noneq.sim.stationary` needs to measure the entropy production
   (Eq. 27) of the kept parameters only;
-* running: :func:`sample_state` draws a start from the theory's Gaussian (Eq. 20),
-  :func:`run_segments` runs one long stationary simulation as consecutive segments of
-  :func:`noneq.sim.stationary` (streaming statistics, standard errors from the segments) and
-  :func:`pool` combines them; :func:`pack` / :func:`load_results` store and read them
+* running: :func:`sample_state` draws a start from the theory's Gaussian (Eq. 20) for
+  ``noneq.measure.run_segments`` (one long stationary simulation as consecutive segments
+  of :func:`noneq.sim.stationary`), ``noneq.measure.pool`` combines the segments;
+  :func:`pack` / :func:`load_results` store and read them
   (``python -m noneq.scripts.stationary_mnist`` writes ``data/stationary-mnist``);
-* analysis: :func:`compare` (all N(N+1)/2 = 120,295 distinct elements of Sigma, or the
-  N(N-1)/2 of C, against theory; :func:`circulation_floor`), :func:`binned_errors`,
-  :func:`scaled_sigma` (the exact dependence of the predicted Sigma on eta and m);
-* figures: :func:`plot_elements_density` (Fig. 3B), :func:`plot_exp_sigma` (Fig. 4A),
+* analysis: ``noneq.measure.compare`` sets all N(N+1)/2 = 120,295 distinct elements of
+  Sigma, or the N(N-1)/2 of C, against theory; here :func:`circulation_floor`,
+  :func:`second_moment`, :func:`covariance_se` (the error Sigma's elements must have),
+  :func:`binned_errors`, :func:`scaled_sigma` (the exact dependence of the predicted Sigma on
+  eta and m);
+* figures: :func:`plot_elements_density` (Fig. 3B), :func:`noneq.plots.plot_exp_sigma` (Fig. 4A),
   :func:`plot_mean_sigma` (Fig. 4C), :func:`plot_sigma_spectrum` (the widget).
 
 Units: WR quantities are per SGD step, WOR per epoch (:mod:`noneq.stationary`).
@@ -28,16 +30,13 @@ from __future__ import annotations
 import hashlib
 import json
 import pathlib
-import time
 from functools import partial
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import ness, noise, sim, stationary, style, validate
-from .nessplots import Comparison, _se
+from . import measure, ness, noise, stationary, style, validate
 
 __all__ = [
     "ETA",
@@ -49,13 +48,9 @@ __all__ = [
     "restrict_theory",
     "embed_entropy_theory",
     "sample_state",
-    "run_segments",
-    "Pooled",
-    "pool",
     "pack",
     "unpack",
     "load_results",
-    "compare",
     "circulation_floor",
     "second_moment",
     "covariance_se",
@@ -63,7 +58,6 @@ __all__ = [
     "scaled_sigma",
     "plot_elements_density",
     "plot_sigma_spectrum",
-    "plot_exp_sigma",
     "plot_mean_sigma",
 ]
 
@@ -205,120 +199,13 @@ def sample_state(theory, key):
     return np.asarray(theory.theta0) + O @ (np.sqrt(np.clip(w, 0.0, None)) * z)
 
 
-def _algo(problem, theory):
-    make = {"wr": sim.wr, "wor": sim.wor}.get(theory.scheme)
-    if make is None:
-        raise ValueError(f"theory.scheme must be 'wr' or 'wor', got {theory.scheme!r}.")
-    return make(problem, theory.eta, theory.m)
-
-
-def run_segments(problem, theory, n_segments, segment_steps, key, *, burn_in_steps=0, start=None,
-                 entropy=None, windows=(1, 2, 3), progress=None):
-    """One long stationary SGD run (WR or WOR, the theory's eta and m), cut into ``n_segments``
-    consecutive segments of ``segment_steps`` SGD steps (Sec. 4.3-4.4).
-
-    With ``keys = jax.random.split(key, n_segments + 2)``: the start is ``start`` or a draw
-    from the theory's Gaussian (:func:`sample_state` with ``keys[0]``); ``burn_in_steps`` steps
-    are run and discarded (``keys[1]``); segment k runs from the end of the previous one with
-    ``keys[k + 2]`` through :func:`noneq.sim.stationary` (reference point theta_ref = the
-    theory's centre), which accumulates the mean, the covariance (Eq. 20) and the mean area
-    matrix per sample (Eq. 26, 28) and, with ``entropy=(C, Sigma, D)``, the entropy production
-    of Eq. (27) over windows of each length in ``windows`` samples.
-
-    Step counts must be multiples of n = M/m for WOR (samples are epochs). ``progress``: an
-    optional callable(str) for progress lines.
-
-    Returns a dict of numpy arrays (K segments, L windows, B histogram bins): ``n`` (K,);
-    ``mean`` (K, N) the deviation of the segment mean from the centre; ``cov``, ``area``
-    (K, N, N) (area per sample); with entropy: ``ent_n``, ``ent_mean``, ``ent_mean_exp``
-    (K, L), ``ent_counts`` (K, L, B + 2) (first/last: under/overflow), ``ent_edges``
-    (L, B + 1); ``windows`` (L,); ``centre``, ``start``, ``theta_final`` (N,);
-    ``sample_steps``; ``wall_s`` (K,) per segment.
-    """
-    algo = _algo(problem, theory)
-    n_segments = validate.integer("n_segments", n_segments, 1)
-    keys = jax.random.split(validate.prng_key(key), n_segments + 2)
-    centre = np.asarray(theory.theta0)
-    theta = sample_state(theory, keys[0]) if start is None else np.asarray(problem.check_theta(start, "start"))
-    start = theta.copy()
-    say = progress or (lambda s: None)
-    if burn_in_steps:
-        ne = algo.epoch_steps
-        rec = max(ne, (1536 // ne) * ne)  # record sparsely: the burn-in path is not kept
-        t0 = time.time()
-        theta = sim.trajectory(problem, algo, theta, burn_in_steps, keys[1], record_every=rec).theta_final
-        say(f"{theory.scheme}: burn-in of {burn_in_steps} steps done in {time.time() - t0:.0f} s")
-    out = {k: [] for k in ("n", "mean", "cov", "area", "wall_s", "ent_n", "ent_mean", "ent_mean_exp", "ent_counts")}
-    edges = None
-    for k in range(n_segments):
-        t0 = time.time()
-        st = sim.stationary(problem, algo, theta, segment_steps, keys[k + 2], theta_ref=centre, theory=entropy,
-                            windows=windows)
-        theta = st.theta_final
-        out["n"].append(st.n_samples)
-        out["mean"].append(st.mean - centre)
-        out["cov"].append(st.cov)
-        out["area"].append(st.area_rate)
-        if st.entropy is not None:
-            out["ent_n"].append([e.n for e in st.entropy])
-            out["ent_mean"].append([e.mean for e in st.entropy])
-            out["ent_mean_exp"].append([e.mean_exp for e in st.entropy])
-            out["ent_counts"].append([np.concatenate([[e.underflow], e.counts, [e.overflow]]) for e in st.entropy])
-            edges = np.stack([e.edges for e in st.entropy])
-        out["wall_s"].append(time.time() - t0)
-        say(f"{theory.scheme}: segment {k + 1}/{n_segments} ({segment_steps} steps) in {out['wall_s'][-1]:.0f} s")
-    res = {k: np.asarray(v) for k, v in out.items() if len(v)}
-    if edges is not None:
-        res["ent_edges"] = edges
-    res.update(windows=np.asarray(windows), centre=centre, start=start, theta_final=np.asarray(theta),
-               sample_steps=np.asarray(algo.epoch_steps))
-    return res
-
-
-class Pooled(NamedTuple):
-    """The segments of :func:`run_segments` combined. ``n`` samples in ``segments`` segments;
-    ``mean`` (N,) deviation from the centre and ``mean_se``; ``cov`` (N, N) the pooled
-    covariance (within plus between segments) and ``cov_se``; ``area`` (N, N) the mean area
-    per sample (compare C, Eq. 28) and ``area_se``; ``entropy`` None or a dict with
-    ``windows`` (L,), ``n``, ``mean``, ``mean_se``, ``mean_exp``, ``mean_exp_se`` (L,),
-    ``counts`` (L, B + 2), ``edges`` (L, B + 1). Standard errors: the spread of the segment
-    values / sqrt(segments)."""
-    n: int
-    segments: int
-    mean: np.ndarray
-    mean_se: np.ndarray
-    cov: np.ndarray
-    cov_se: np.ndarray
-    area: np.ndarray
-    area_se: np.ndarray
-    entropy: dict | None
-
-
-def pool(run):
-    """Combine the segments of :func:`run_segments` into a :class:`Pooled`."""
-    nk = np.asarray(run["n"], dtype=float)
-    if nk.ndim != 1 or len(nk) < 1:
-        raise ValueError("run must hold per-segment arrays with a leading segment axis (run_segments).")
-    n = nk.sum()
-    means, covs, areas = (np.asarray(run[k]) for k in ("mean", "cov", "area"))
-    mean = nk @ means / n
-    dm = means - mean
-    cov = (np.einsum("k,kab->ab", nk - 1, covs) + np.einsum("k,ka,kb->ab", nk, dm, dm)) / (n - 1)
-    area = np.einsum("k,kab->ab", nk, areas) / n
-    entropy = None
-    if "ent_n" in run:
-        nw = np.asarray(run["ent_n"], dtype=float)
-        m, mx = np.asarray(run["ent_mean"]), np.asarray(run["ent_mean_exp"])
-        tot = nw.sum(0)
-        entropy = dict(windows=np.asarray(run["windows"]), n=tot, mean=(nw * m).sum(0) / tot, mean_se=_se(m),
-                       mean_exp=(nw * mx).sum(0) / tot, mean_exp_se=_se(mx),
-                       counts=np.asarray(run["ent_counts"]).sum(0), edges=np.asarray(run["ent_edges"]))
-    return Pooled(int(n), len(nk), mean, _se(means), cov, _se(covs), area, _se(areas), entropy)
-
-
 # ---------------------------------------------------------------------------------------------
 # storage: upper triangles in float32 (Sigma ~1e-7 .. 1e-17 keeps 7 digits)
 # ---------------------------------------------------------------------------------------------
+#: the entropy statistics stored per scheme (keys "<scheme>_ent_<name>"); rate = mean / windows is derived
+_ENTROPY_STORED = ("windows", "n", "mean", "mean_se", "mean_exp", "mean_exp_se", "counts", "edges")
+
+
 def _log16(x):
     with np.errstate(divide="ignore"):
         return np.log10(np.asarray(x, dtype=float)).astype(np.float16)
@@ -335,13 +222,13 @@ def pack(pooled, prefix):
            "mean": pooled.mean, "mean_se": pooled.mean_se,
            "sigma": pooled.cov[iu].astype(np.float32), "sigma_log10se": _log16(pooled.cov_se[iu]),
            "area": pooled.area[iu1].astype(np.float32), "area_log10se": _log16(pooled.area_se[iu1])}
-    if pooled.entropy is not None:
-        out.update({f"ent_{k}": np.asarray(v) for k, v in pooled.entropy.items()})
+    if pooled.entropy:
+        out.update({f"ent_{k}": np.asarray(pooled.entropy["ito"][k]) for k in _ENTROPY_STORED})
     return {f"{prefix}_{k}": v for k, v in out.items()}
 
 
 def unpack(arrays, prefix):
-    """Inverse of :func:`pack`: a :class:`Pooled` (float64 matrices) for one scheme."""
+    """Inverse of :func:`pack`: a :class:`noneq.measure.Pooled` (float64 matrices) for one scheme."""
     g = lambda k: np.asarray(arrays[f"{prefix}_{k}"])  # noqa: E731
     N = len(g("mean"))
     iu, iu1 = np.triu_indices(N), np.triu_indices(N, 1)
@@ -351,11 +238,12 @@ def unpack(arrays, prefix):
         A[iu if diag else iu1] = v
         return A + sign * np.triu(A, 1).T
 
-    entropy = None
+    entropy = {}
     if f"{prefix}_ent_n" in arrays:
-        entropy = {k: g(f"ent_{k}") for k in ("windows", "n", "mean", "mean_se", "mean_exp", "mean_exp_se",
-                                              "counts", "edges")}
-    return Pooled(int(g("n")), int(g("segments")), g("mean"), g("mean_se"),
+        e = {k: g(f"ent_{k}") for k in _ENTROPY_STORED}
+        e.update(rate=e["mean"] / e["windows"], rate_se=e["mean_se"] / e["windows"])
+        entropy["ito"] = e
+    return measure.Pooled(int(g("n")), int(g("segments")), g("mean"), g("mean_se"),
                   sym(g("sigma").astype(float)), sym(10.0 ** g("sigma_log10se").astype(float)),
                   sym(g("area").astype(float), -1.0, False), sym(10.0 ** g("area_log10se").astype(float), 1.0, False),
                   entropy)
@@ -385,46 +273,16 @@ def load_results(folder=None):
 # ---------------------------------------------------------------------------------------------
 # analysis
 # ---------------------------------------------------------------------------------------------
-def compare(theory_matrix, pooled_matrix, se, antisymmetric=False, floor=0.0):
-    """All distinct elements of a symmetric (Sigma: N(N+1)/2) or antisymmetric (C: N(N-1)/2)
-    matrix, theory against simulation, as a :class:`noneq.nessplots.Comparison`: ``index``
-    (E, 2) 1-based, ``theory``, ``sim``, ``se`` (E,), the median relative error
-    |sim - theory| / |theory|, the R^2 of log10|sim| on log10|theory|, the fraction within 2
-    standard errors and the fraction with the same sign.
-
-    ``floor`` (scalar or (N, N)): elements with |theory| <= floor are left out, e.g. the
-    elements of C below :func:`circulation_floor`, whose theoretical value is rounding noise;
-    E is then less than the number of distinct elements.
-    """
-    T, S, E = (np.asarray(x, dtype=float) for x in (theory_matrix, pooled_matrix, se))
-    if T.ndim != 2 or T.shape[0] != T.shape[1] or S.shape != T.shape or E.shape != T.shape:
-        raise ValueError(f"theory, simulated and se must be square matrices of one shape, got "
-                         f"{T.shape}, {S.shape}, {E.shape}.")
-    a, b = np.triu_indices(T.shape[0], k=1 if antisymmetric else 0)
-    F = np.broadcast_to(np.asarray(floor, dtype=float), T.shape)
-    keep = np.abs(T[a, b]) > F[a, b]
-    if keep.sum() < 2:
-        raise ValueError("fewer than two elements above the floor.")
-    a, b = a[keep], b[keep]
-    t, s, e = T[a, b], S[a, b], E[a, b]
-    with np.errstate(divide="ignore"):
-        lt, ls = np.log10(np.abs(t)), np.log10(np.abs(s))
-    ok = np.isfinite(ls)
-    r2 = 1.0 - np.sum((ls[ok] - lt[ok]) ** 2) / np.sum((lt[ok] - lt[ok].mean()) ** 2)
-    return Comparison(np.stack([a + 1, b + 1], axis=1), t, s, e, float(np.median(np.abs(s - t) / np.abs(t))),
-                      float(r2), float(np.mean(np.abs(s - t) < 2 * e)), float(np.mean(np.sign(s) == np.sign(t))))
-
-
 def circulation_floor(H, Sigma, eta, factor=1000.0):
     """The level below which an element of C = eta/2 (H Sigma - Sigma H) (Eq. 25) is rounding
     noise: ``factor`` x machine epsilon x eta/2 (|H| |Sigma| + |Sigma| |H|), elementwise (N, N)
-    (|.| elementwise). Pass it as ``floor`` to :func:`compare`."""
+    (|.| elementwise). Pass it as ``floor`` to ``noneq.measure.compare``."""
     H, Sigma = np.abs(np.asarray(H, dtype=float)), np.abs(np.asarray(Sigma, dtype=float))
     return factor * np.finfo(float).eps * 0.5 * float(eta) * (H @ Sigma + Sigma @ H)
 
 
 def second_moment(pooled):
-    """Sigma = <dtheta dtheta^T> about the theory's centre (Eq. 20), from a :class:`Pooled`:
+    """Sigma = <dtheta dtheta^T> about the theory's centre (Eq. 20), from a :class:`noneq.measure.Pooled`:
     cov (n - 1)/n + mean mean^T (``mean`` is already the deviation from the centre). Unlike the
     sample covariance it does not subtract the run's own mean, which for modes whose relaxation
     time tau is not much shorter than the run (T) would bias the variance low by about
@@ -477,7 +335,7 @@ def covariance_se(theory, n_samples, *, nodes_per_decade=3):
 
 
 def binned_errors(comparison, edges=None):
-    """The agreement of a :class:`Comparison` binned by the magnitude log10|theory|.
+    """The agreement of a :class:`noneq.measure.Comparison` binned by the magnitude log10|theory|.
 
     Returns a dict of arrays, one entry per bin with elements: ``lo``, ``hi`` (bin edges in
     log10|theory|), ``count``, ``median_rel_err`` (median |sim - theory| / |theory|),
@@ -541,7 +399,7 @@ def scaled_sigma(theory, eta, m, M):
 
 def plot_elements_density(ax, comparison, *, colors=None, label="", alpha=0.05, size=2.0, lim=None):
     """Fig. 3B: |simulation| against |theory| for the distinct matrix elements of one
-    :class:`Comparison`, log-log, one point per element (small alpha: up to 120k points), split
+    :class:`noneq.measure.Comparison`, log-log, one point per element (small alpha: up to 120k points), split
     by the sign of the theory value (``colors`` = (positive, negative)), and the line
     simulation = theory. ``lim``: axis limits (both axes); default: the data's range.
     Returns ax."""
@@ -592,28 +450,6 @@ def plot_sigma_spectrum(theory_wr, theory_wor, eta=ETA, m=M_BATCH, M=60000, ax=N
                  f"median $\\Sigma_{{WR,aa}} / \\Sigma_{{WOR,aa}}$ = {out['median_diag_ratio']:.2g}")
     style.legend_below(ax, ncol=1)
     return ax, out
-
-
-def plot_exp_sigma(ax, entropy, colors=None):
-    """Fig. 4A (right): the density of exp(-sigma) over windows of l steps, one curve per l,
-    with <exp(-sigma)> and its standard error in the legend (IFT, Eq. 8: = 1). ``entropy`` the
-    dict of a :class:`Pooled`."""
-    from .nessplots import exp_sigma_density
-
-    colors = colors or [style.COLORS[k] for k in ("blue", "vermillion", "green")]
-    for k, l in enumerate(entropy["windows"]):
-        x, d = exp_sigma_density(entropy["counts"][k], entropy["edges"][k])
-        keep = d > 0
-        v, se = entropy["mean_exp"][k] - 1, entropy["mean_exp_se"][k]
-        ax.plot(x[keep], d[keep], style.MARKERS[k % len(style.MARKERS)], ms=3, mfc="none", mew=0.8,
-                color=colors[k % len(colors)],
-                label=rf"$\ell={l}$: $\langle e^{{-\sigma}}\rangle - 1 = ({v * 1e4:.1f} \pm {se * 1e4:.1f})"
-                      rf"\times 10^{{-4}}$")
-    ax.axvline(1.0, color=style.THEORY, lw=0.8, ls=":")
-    ax.set_yscale("log")
-    ax.set_xlabel(r"$e^{-\sigma}$")
-    ax.set_ylabel(r"$\mathcal{P}(e^{-\sigma})$")
-    return ax
 
 
 def plot_mean_sigma(ax, entropy, rate, color=None):

@@ -8,9 +8,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import landscape, style
+from . import landscape, measure, style
 
-__all__ = ["network_diagram", "loss_slice", "plot_loss_slice"]
+__all__ = ["network_diagram", "loss_slice", "plot_loss_slice", "plot_exp_sigma"]
 
 
 def network_diagram(ax=None):
@@ -104,3 +104,27 @@ def plot_loss_slice(problem, theta0, alpha=6, beta=7, span=0.05, n=81, ax=None, 
     ax.set_ylabel(rf"$\delta\theta_{{{int(beta)}}}$")
     style.legend_below(ax, ncol=2)
     return fig
+
+
+def plot_exp_sigma(ax, entropy, colors=None, exponent=-4, decimals=1):
+    """Fig. 4A: the density of exp(-sigma) over windows of l samples, one set of points per l
+    (``noneq.measure.exp_sigma_density``), with <exp(-sigma)> - 1 and its standard error in
+    the legend in units of 10 to the power ``exponent``, with ``decimals`` decimals (the IFT,
+    Eq. 8, says <exp(-sigma)> = 1).
+    ``entropy``: one rule's dict of a :class:`noneq.measure.Pooled` (``pooled.entropy["ito"]``).
+    Returns ax."""
+    colors = colors or [style.COLORS[k] for k in ("blue", "vermillion", "green")]
+    scale = 10.0 ** -int(exponent)
+    for k, l in enumerate(entropy["windows"]):
+        x, d = measure.exp_sigma_density(entropy["counts"][k], entropy["edges"][k])
+        keep = d > 0
+        v, se = entropy["mean_exp"][k] - 1, entropy["mean_exp_se"][k]
+        ax.plot(x[keep], d[keep], style.MARKERS[k % len(style.MARKERS)], ms=3, mfc="none", mew=0.8,
+                color=colors[k % len(colors)],
+                label=rf"$\ell={l}$: $\langle e^{{-\sigma}}\rangle - 1 = ({v * scale:.{decimals}f} \pm "
+                      rf"{se * scale:.{decimals}f})\times 10^{{{int(exponent)}}}$")
+    ax.axvline(1.0, color=style.THEORY, lw=0.8, ls=":")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$e^{-\sigma}$")
+    ax.set_ylabel(r"$\mathcal{P}(e^{-\sigma})$")
+    return ax

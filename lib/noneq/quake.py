@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from . import landscape, ness, noise, style, validate
+from . import landscape, measure, ness, noise, style, validate
 
 __all__ = [
     "QuakeTheory",
@@ -165,10 +165,7 @@ def eigen_variances_from_samples(thetas, centre, H, n_batches=16):
     h, O = np.linalg.eigh(0.5 * (H + H.T))
     y = (x - np.asarray(centre, dtype=float)) @ O
     y = y - y.mean(axis=0)
-    k = int(n_batches)
-    yb = y[: (len(y) // k) * k].reshape(k, -1, y.shape[1])
-    vb = (yb ** 2).mean(axis=1)
-    return h, (y ** 2).mean(axis=0), vb.std(axis=0, ddof=1) / np.sqrt(k)
+    return h, (y ** 2).mean(axis=0), measure.batch_means(y ** 2, int(n_batches)).se
 
 
 def area_rate_from_samples(thetas, theta_ref, n_batches=16):
@@ -181,7 +178,7 @@ def area_rate_from_samples(thetas, theta_ref, n_batches=16):
         raise ValueError(f"thetas must be a (T+1, N) trajectory with T >= 2 n_batches, got {thetas.shape}.")
     length = (thetas.shape[0] - 1) // int(n_batches)
     A = np.asarray(ness.area_matrix(ness.split_windows(thetas, length), theta_ref)) / length
-    return A.mean(axis=0), A.std(axis=0, ddof=1) / np.sqrt(A.shape[0])
+    return A.mean(axis=0), measure.standard_error(A)
 
 
 def loglog_slope(x, y, x_max=None, x_min=None):

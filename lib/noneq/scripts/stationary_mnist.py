@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     import noneq
-    from noneq import landscape, mnist, problems, stationary
+    from noneq import landscape, measure, mnist, problems, stationary
     from noneq.data import save_npz
 
     out = pathlib.Path(args.out)
@@ -113,10 +113,11 @@ def main(argv=None) -> int:
             arrays["wor_centre"] = np.asarray(th.theta0)
         K, S, B = sizes[s].values()
         say(f"{s}: theory in {time.time() - t0:.0f} s; {K} segments x {S} steps after {B} burn-in steps")
-        run = mnist.run_segments(problem, th, K, S, jax.random.fold_in(key, idx), burn_in_steps=B,
-                                 entropy=entropy, progress=say)
+        keys = jax.random.split(jax.random.fold_in(key, idx), K + 2)  # 0: start, 1: burn-in, k + 2: segment k
+        run = measure.run_segments(problem, th, K, S, keys[1:], start=mnist.sample_state(th, keys[0]),
+                                   burn_in_steps=B, entropy=entropy, progress=say)
         walls[s] = round(time.time() - t0, 1)
-        arrays.update(mnist.pack(mnist.pool(run), s))
+        arrays.update(mnist.pack(measure.pool(run), s))
         arrays[f"{s}_segment_wall_s"] = run["wall_s"]
         say(f"{s}: done in {walls[s]} s")
 
@@ -127,8 +128,8 @@ def main(argv=None) -> int:
         "command": "python -m noneq.scripts.stationary_mnist " + " ".join(
             shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
         "seed": args.seed,
-        "keys": "jax.random.fold_in(jax.random.key(seed), 0) for WR, 1 for WOR; then mnist.run_segments splits "
-                "it into segments + 2 (start sample, burn-in, segments)",
+        "keys": "jax.random.fold_in(jax.random.key(seed), 0) for WR, 1 for WOR; then split "
+                "into segments + 2 (start sample mnist.sample_state, burn-in, segments: measure.run_segments)",
         "small": args.small,
         "problem": f"problems.mnist_linear(n_train={n_train}) (M = {problem.M}, N = {problem.N}, lambda = 1e-2)",
         "eta": eta, "m": m, "n": problem.M // m,

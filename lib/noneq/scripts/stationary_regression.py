@@ -9,7 +9,7 @@ Defaults are the paper's: eta = 1e-7, m = 10 (n = 20), 3e7 WR steps and 1.5e7 WO
 (3e8 SGD steps), each cut into 30 consecutive segments for standard errors, after a burn-in of
 2e6 WR steps (11 x the slowest relaxation time 1/(eta h_min) = 1.8e5 steps) or 1e5 WOR epochs
 (11 x 1/(eta h-hat_min) = 9.1e3 epochs, h-hat the Hessian of L-hat ~ n H). Each segment is run by
-:func:`noneq.nessplots.run_segments` (streaming statistics from :func:`noneq.sim.stationary`,
+:func:`noneq.measure.run_segments` (streaming statistics from :func:`noneq.sim.stationary`,
 the 2-D (delta theta_6, delta theta_7) histogram and midpoint-rule entropy production from the
 same path via :func:`noneq.sim.trajectory`).
 
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     import noneq
-    from noneq import landscape, nessplots, problems, stationary
+    from noneq import landscape, measure, nessplots, problems, stationary
     from noneq.data import save_npz
 
     out = pathlib.Path(args.out)
@@ -73,8 +73,10 @@ def main(argv=None) -> int:
         z = sizes[s]
         print(f"{s}: {z['segments']} segments x {z['segment_samples']} samples after {z['burn_in']} burn-in ...",
               flush=True)
-        run = nessplots.run_segments(problem, th, z["segments"], z["segment_samples"], jax.random.fold_in(key, idx),
-                                     burn_in_samples=z["burn_in"], origin=theta0, edges2d=edges)
+        ne = problem.M // M_BATCH if s == "wor" else 1  # SGD steps per sample
+        run = measure.run_segments(problem, th, z["segments"], z["segment_samples"] * ne, jax.random.fold_in(key, idx),
+                                   burn_in_steps=z["burn_in"] * ne, entropy=(th.C, th.Sigma, th.D), pair=(6, 7),
+                                   origin=theta0, edges2d=edges)
         walls[s] = round(time.time() - t0, 1)
         steps_per_sample = int(run["sample_steps"])
         total_steps[s] = (z["burn_in"] + z["segments"] * z["segment_samples"]) * steps_per_sample
