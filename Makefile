@@ -37,7 +37,7 @@ nbval-notebooks: install
 
 # Library tests, data checks, the student edition, and every chapter under nbval, in one run.
 test: nbval-notebooks
-	$(BIN)/python -m pytest tests $(NBDIR) --nbval-lax -p no:cacheprovider
+	$(BIN)/python -m pytest tests $(NBDIR) --nbval-lax -p no:cacheprovider --durations=15
 
 student: install
 	$(BIN)/python -m noneq.student student chapters student
