@@ -157,7 +157,7 @@ def test_load_results_missing_says_how_to_regenerate(tmp_path):
 
 def test_script_small_writes_results_and_provenance(small_run):
     res, prov = mnist.load_results(small_run)
-    assert tuple(prov) == store.FIELDS and prov["seed"] == 2023 and "cpu" in prov["platform"]
+    assert tuple(prov) == store.FIELDS and prov["seed"] == 2023 and str(jax.devices()[0]) in prov["platform"]
     par = prov["parameters"]
     assert par["small"] is True and par["eta"] == 1e-4 and par["m"] == 100 and par["n"] == 600
     assert par["wr_entropy_parameters"] == 480           # the 10 corner-pixel weights left out

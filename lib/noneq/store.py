@@ -47,6 +47,7 @@ __all__ = [
     "SCHEMA",
     "FIELDS",
     "PROVENANCE",
+    "UNKNOWN",
     "data_dir",
     "save",
     "load",
