@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from noneq import data
+from noneq import data, store
 
 
 def test_regression_data_matches_paper_description():
@@ -52,7 +52,9 @@ def test_mnist7_regenerates_byte_for_byte(tmp_path):
     from noneq.scripts import make_mnist7x7 as script
 
     assert script.main(["--source", str(src), "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "SHA256SUMS").read_text() == (data.data_dir() / "mnist7x7" / "SHA256SUMS").read_text()
+    new, shipped = store.read_provenance(tmp_path), store.read_provenance("mnist7x7")
+    assert new["files"] == shipped["files"]
+    assert {k: new[k] for k in ("description", "seed", "keys")} == {k: shipped[k] for k in ("description", "seed", "keys")}
 
 
 def test_save_npz_is_deterministic_and_loads(tmp_path):
@@ -89,14 +91,14 @@ def data_copy(tmp_path, monkeypatch):
 
 def test_missing_file_gives_clear_error(data_copy):
     (data_copy / "paper-regression" / "y_train.txt").unlink()
-    with pytest.raises(data.DataError, match="y_train.txt is missing"):
+    with pytest.raises(data.DataError, match="y_train.txt: the file is missing. Regenerate it with `git checkout"):
         data.load_regression()
 
 
 def test_corrupt_file_gives_clear_error(data_copy):
     path = data_copy / "paper-regression" / "x_train.txt"
     path.write_text(path.read_text().replace("-3.0", "-3.1", 1))
-    with pytest.raises(data.DataError, match="corrupt or modified"):
+    with pytest.raises(data.DataError, match="x_train.txt: checksum mismatch.*corrupt or modified"):
         data.load_regression()
 
 
@@ -105,7 +107,8 @@ def test_corrupt_mnist_gives_clear_error(data_copy):
     raw = bytearray(path.read_bytes())
     raw[1000] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(data.DataError, match="corrupt or modified"):
+    with pytest.raises(data.DataError, match="mnist7x7.npz: checksum mismatch.*corrupt or modified.*"
+                                             "noneq.scripts.make_mnist7x7"):
         data.load_mnist7("train")
 
 

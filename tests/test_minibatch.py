@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import noneq  # noqa: F401  (float64)
-from noneq import checks, landscape, minibatch, noise, problems, sim, stationary
+from noneq import checks, landscape, minibatch, noise, problems, sim, stationary, store
 from noneq.data import DataError
 from noneq.scripts import fig1c
 
@@ -168,7 +168,7 @@ def test_loss_relaxation_limits(regression, wr_theory, wor_theory):
 
 
 def test_load_fig1c_missing_folder_says_how_to_regenerate(tmp_path):
-    with pytest.raises(DataError, match="noneq.scripts.fig1c"):
+    with pytest.raises(DataError, match="PROVENANCE.json: the file is missing.*noneq.scripts.fig1c"):
         minibatch.load_fig1c(tmp_path)
 
 
@@ -177,6 +177,7 @@ def test_fig1c_script_small(tmp_path, regression):
     assert fig1c.main(["--small", "--out", str(tmp_path)]) == 0
     prov = json.loads((tmp_path / "PROVENANCE.json").read_text())
     assert prov["seed"] == 0 and prov["parameters"]["small"] and "--small" in prov["command"]
+    assert tuple(prov) == store.FIELDS and list(prov["files"]) == ["fig1c.npz"]
     d = minibatch.load_fig1c(tmp_path)
     P = fig1c.SMALL
     assert d.steps[0] == 0 and d.steps[-1] == P["n_steps"] and np.all(d.steps % 20 == 0)

@@ -7,6 +7,7 @@ weights are below float32 resolution.
 Modules
 -------
 data       the shipped data sets (regression, MNIST 7x7) with checksum verification
+store      the one store of results in data/: save/load, one PROVENANCE.json schema, checksummed
 problems   the generic :class:`~noneq.problems.Problem` and the paper's three problems
 landscape  the minimum theta_0 (Newton) and the Hessian H
 style      the one matplotlib style of the book

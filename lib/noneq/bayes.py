@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import html
 import inspect
-import json
 import math
 import pathlib
 from functools import lru_cache, partial
@@ -35,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import ness, noise, sim, stationary, style, validate
+from . import ness, noise, sim, stationary, store, style, validate
 from .quake import loglog_slope  # noqa: F401 (re-exported)
 
 __all__ = [
@@ -704,19 +703,15 @@ def load_fig6(path=None):
     """The simulated KL points written by ``python -m noneq.scripts.fig6``: a dict with a list of
     :class:`SimulatedKL` under ``"sims"`` and the provenance under ``"provenance"``.
 
-    ``path``: the output folder (default ``data/fig6`` of the course). Raises FileNotFoundError
-    saying how to regenerate the files when they are missing.
+    ``path``: the output folder (default ``data/fig6`` of the course). Verified by
+    ``noneq.store.load``: raises ``noneq.data.DataError`` naming the file and the command that
+    regenerates it (about 10 minutes).
     """
-    from .data import data_dir
-
-    folder = pathlib.Path(path) if path is not None else data_dir() / "fig6"
-    f, prov = folder / "fig6.npz", folder / "PROVENANCE.json"
-    if not f.is_file() or not prov.is_file():
-        raise FileNotFoundError(f"{f} or {prov} is missing: regenerate them with "
-                                f"`python -m noneq.scripts.fig6 --out {folder}` (about 10 minutes).")
-    z = np.load(f, allow_pickle=False)
+    stored = store.load("fig6" if path is None else pathlib.Path(path), "fig6.npz",
+                        regenerate=f"python -m noneq.scripts.fig6 --out {path or 'data/fig6'}")
+    z = stored.arrays
     sims = [SimulatedKL(str(alg), float(eta), float(kl), float(se), float(b), float(raw), krep, mu, cv, int(ns))
             for alg, eta, kl, se, b, raw, krep, mu, cv, ns in zip(
                 z["algorithm"], z["eta"], z["kl"], z["sem"], z["bias"], z["kl_raw"], z["kl_replicas"],
                 z["mean"], z["cov"], z["n_samples"])]
-    return {"sims": sims, "provenance": json.loads(prov.read_text())}
+    return {"sims": sims, "provenance": stored.provenance}

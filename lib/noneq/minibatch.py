@@ -24,7 +24,6 @@ Conventions: ``problem`` is a :class:`noneq.problems.Problem`; ``eta`` the learn
 """
 from __future__ import annotations
 
-import json
 import math
 from typing import NamedTuple
 
@@ -32,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import measure, noise, sim, stationary, style, validate
+from . import measure, noise, sim, stationary, store, style, validate
 
 __all__ = [
     "wr_noise",
@@ -362,27 +361,18 @@ class Fig1CData(NamedTuple):
     provenance: dict
 
 
-FIG1C_FILES = ("fig1c.npz", "PROVENANCE.json")
-
-
 def load_fig1c(folder=None) -> Fig1CData:
     """Load the stored Fig. 1C runs from ``folder`` (default ``data/fig1c``).
 
-    Raises :class:`noneq.data.DataError` (a ValueError) naming the missing file and the command
-    that regenerates it: ``python -m noneq.scripts.fig1c --out data/fig1c``.
+    Verified by ``noneq.store.load``: raises :class:`noneq.store.DataError` (a ValueError) naming
+    the file, what is wrong and the command that regenerates it:
+    ``python -m noneq.scripts.fig1c --out data/fig1c`` (about 15 minutes on 2 cores).
     """
     import pathlib
 
-    from .data import DataError, data_dir
-
-    folder = data_dir() / "fig1c" if folder is None else pathlib.Path(folder)
-    for name in FIG1C_FILES:
-        if not (folder / name).is_file():
-            raise DataError(f"{folder / name} is missing. Regenerate the Fig. 1C data with "
-                            f"`python -m noneq.scripts.fig1c --out {folder}` (about 15 minutes on 2 cores).")
-    prov = json.loads((folder / "PROVENANCE.json").read_text())
-    with np.load(folder / "fig1c.npz") as z:
-        a = {k: z[k] for k in z.files}
+    stored = store.load("fig1c" if folder is None else pathlib.Path(folder), "fig1c.npz",
+                        regenerate=f"python -m noneq.scripts.fig1c --out {folder or 'data/fig1c'}")
+    a, prov = stored.arrays, stored.provenance
     late = {k[5:]: float(a[k]) for k in a if k.startswith("late_")}
     late["window"] = int(prov["parameters"]["late_window"])
     run = {k[5:]: a[k] for k in a if k.startswith("stat_")}

@@ -27,8 +27,6 @@ Units: WR quantities are per SGD step, WOR per epoch (:mod:`noneq.stationary`).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import pathlib
 from functools import partial
 
@@ -36,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import measure, ness, noise, stationary, style, validate
+from . import measure, ness, noise, stationary, store, style, validate
 
 __all__ = [
     "ETA",
@@ -252,22 +250,14 @@ def unpack(arrays, prefix):
 def load_results(folder=None):
     """The stored stationary MNIST runs: ``(results, provenance)`` with results a dict
     {"wr": Pooled, "wor": Pooled, ...} (schemes present in the file) and provenance the dict
-    of PROVENANCE.json. Checks that the files exist and that the npz has the recorded SHA-256;
-    otherwise says how to regenerate them."""
-    from .data import data_dir
-
-    folder = pathlib.Path(folder) if folder is not None else data_dir() / DATA_NAME
-    npz, prov = folder / FILE_NAME, folder / "PROVENANCE.json"
-    regen = f"regenerate with `python -m noneq.scripts.stationary_mnist --out {folder}`"
-    if not npz.exists() or not prov.exists():
-        raise FileNotFoundError(f"{npz} or {prov} is missing: {regen} (about 21 minutes on 2 CPU cores).")
-    meta = json.loads(prov.read_text())
-    if hashlib.sha256(npz.read_bytes()).hexdigest() != meta.get("sha256"):
-        raise ValueError(f"{npz} does not match the sha256 in {prov.name}: {regen}.")
-    with np.load(npz) as f:
-        arrays = {k: f[k] for k in f.files}
+    of PROVENANCE.json (``folder``, default ``data/stationary-mnist``). Verified by
+    ``noneq.store.load``: raises ``noneq.data.DataError`` naming the file and the command that
+    regenerates it (about 21 minutes on 2 CPU cores)."""
+    stored = store.load(DATA_NAME if folder is None else pathlib.Path(folder), FILE_NAME,
+                        regenerate=f"python -m noneq.scripts.stationary_mnist --out {folder or 'data/' + DATA_NAME}")
+    arrays = stored.arrays
     schemes = sorted({k.split("_", 1)[0] for k in arrays if k.endswith("_sigma")})
-    return {s: unpack(arrays, s) for s in schemes}, meta
+    return {s: unpack(arrays, s) for s in schemes}, stored.provenance
 
 
 # ---------------------------------------------------------------------------------------------

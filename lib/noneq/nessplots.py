@@ -18,14 +18,12 @@ Parameter labels ``pair`` are the paper's 1-based ones ((6, 7) for Fig. 2).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import pathlib
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import measure, ness, style
+from . import measure, ness, store, style
 from .measure import hist_edges
 
 __all__ = [
@@ -80,21 +78,14 @@ def boltzmann_marginal(H0, Sigma, pair=(6, 7)):
 
 
 def load_stationary(folder=None):
-    """The paper-scale stationary runs: (dict of arrays, provenance dict). Checks that the files
-    exist and that the npz has the SHA-256 recorded in PROVENANCE.json."""
-    from .data import data_dir
-
-    folder = pathlib.Path(folder) if folder is not None else data_dir() / DATA_NAME
-    npz, prov = folder / "stationary_regression.npz", folder / "PROVENANCE.json"
-    regen = f"regenerate with `python -m noneq.scripts.stationary_regression --out {folder}`"
-    if not npz.exists() or not prov.exists():
-        raise FileNotFoundError(f"{npz} or {prov} is missing: {regen} (about 20 minutes on 2 cores).")
-    meta = json.loads(prov.read_text())
-    digest = hashlib.sha256(npz.read_bytes()).hexdigest()
-    if digest != meta.get("sha256"):
-        raise ValueError(f"{npz} does not match the sha256 in {prov.name}: {regen}.")
-    with np.load(npz) as f:
-        return {k: f[k] for k in f.files}, meta
+    """The paper-scale stationary runs (``folder``, default ``data/stationary-regression``):
+    (dict of arrays, provenance dict), verified by ``noneq.store.load`` (raises
+    ``noneq.data.DataError`` naming the file and the command that regenerates it, about 20
+    minutes on 2 cores)."""
+    stored = store.load(DATA_NAME if folder is None else pathlib.Path(folder), "stationary_regression.npz",
+                        regenerate="python -m noneq.scripts.stationary_regression --out "
+                                   f"{folder or 'data/' + DATA_NAME}")
+    return stored.arrays, stored.provenance
 
 
 # ---------------------------------------------------------------------------------------------

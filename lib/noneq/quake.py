@@ -20,7 +20,6 @@ give the variance along each Hessian eigenvector (theory and simulation);
 """
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import NamedTuple
 
@@ -29,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from . import landscape, measure, ness, noise, style, validate
+from . import landscape, measure, ness, noise, store, style, validate
 
 __all__ = [
     "QuakeTheory",
@@ -308,15 +307,8 @@ def plot_quake_vs_wr(problem, wr, zeta=1e-4, eta=1e-7, pair=(6, 7), *, theta0=No
 def load_earthquake(path=None):
     """The results of ``python -m noneq.scripts.earthquake``: a dict of arrays (see the script)
     plus ``"provenance"`` (the parsed PROVENANCE.json). ``path``: the output folder (default
-    ``data/earthquake``). Raises FileNotFoundError saying how to regenerate missing files."""
-    from .data import data_dir
-
-    folder = pathlib.Path(path) if path is not None else data_dir() / "earthquake"
-    f, prov = folder / "earthquake.npz", folder / "PROVENANCE.json"
-    if not f.is_file() or not prov.is_file():
-        raise FileNotFoundError(f"{f} or {prov} is missing: regenerate them with "
-                                f"`python -m noneq.scripts.earthquake --out {folder}` (about 10 minutes).")
-    with np.load(f, allow_pickle=False) as z:
-        out = {k: z[k] for k in z.files}
-    out["provenance"] = json.loads(prov.read_text())
-    return out
+    ``data/earthquake``). Verified by ``noneq.store.load``: raises ``noneq.data.DataError`` naming
+    the file and the command that regenerates it (about 10 minutes)."""
+    stored = store.load("earthquake" if path is None else pathlib.Path(path), "earthquake.npz",
+                        regenerate=f"python -m noneq.scripts.earthquake --out {path or 'data/earthquake'}")
+    return {**stored.arrays, "provenance": stored.provenance}

@@ -8,8 +8,8 @@ Each 28 x 28 image is cut into 4 x 4 blocks; the stored value is the *sum* of th
 pixels of a block (uint16, exact), so the pixel value used by the course,
 block mean / 255 = sum / (16 * 255), lies in [0, 1] and is reproduced bit for bit.
 The md5 of the four source files is checked against the official values first.
-The output is ``mnist7x7.npz`` (compressed), ``SHA256SUMS`` and ``PROVENANCE.txt``
-(the command, the source checksums and the library version).
+The output is ``mnist7x7.npz`` (compressed) and ``PROVENANCE.json`` (``noneq.store``: the command,
+the source and its checksums, versions, date and the SHA-256 of the npz).
 """
 from __future__ import annotations
 
@@ -21,7 +21,12 @@ import sys
 
 import numpy as np
 
-from noneq.data import save_npz
+from noneq import store
+
+#: what the stored folder holds (PROVENANCE.json)
+DESCRIPTION = ("MNIST (Y. LeCun, C. Cortes, C. J. C. Burges; distributed under CC BY-SA 3.0) coarse-grained to "
+               "7x7 (mean over 4x4 blocks), stored as uint16 block sums; pixel value = block_sum / (16 * 255), "
+               "in [0, 1]")
 
 #: md5 of the official MNIST distribution files.
 SOURCE_MD5 = {
@@ -70,24 +75,11 @@ def main(argv=None) -> int:
         labels = read_idx(src / f"{prefix}-labels-idx1-ubyte.gz")
         arrays[f"{split}_block_sums"] = block_sums(images)
         arrays[f"{split}_labels"] = labels.astype(np.uint8)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / "mnist7x7.npz"
-    save_npz(target, **arrays)
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    (out / "SHA256SUMS").write_text(f"{digest}  mnist7x7.npz\n")
-    from noneq import __version__
-
-    lines = [
-        "MNIST coarse-grained to 7x7 (mean over 4x4 blocks), stored as uint16 block sums.",
-        "pixel value = block_sum / (16 * 255), in [0, 1].",
-        f"command: python -m noneq.scripts.make_mnist7x7 --source {args.source} --out {args.out}",
-        f"noneq version: {__version__}",
-        "source md5 (verified):",
-        *[f"  {md5}  {name}" for name, md5 in SOURCE_MD5.items()],
-        f"output sha256: {digest}  mnist7x7.npz",
-        "MNIST: Y. LeCun, C. Cortes, C. J. C. Burges; distributed under CC BY-SA 3.0.",
-    ]
-    (out / "PROVENANCE.txt").write_text("\n".join(lines) + "\n")
+    target = store.save(out, arrays, file="mnist7x7.npz",
+                        command=f"python -m noneq.scripts.make_mnist7x7 --source {args.source} --out {args.out}",
+                        seed=None, keys="none: no random numbers", description=DESCRIPTION,
+                        parameters={"source": args.source, "source_md5": SOURCE_MD5})
+    digest = store.sha256(target)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB), sha256 {digest}")
     return 0
 

@@ -33,23 +33,20 @@ errors fall as 1/sqrt(run length)); ``--small`` for a seconds-long test.
 Writes ``stationary_mnist.npz`` (compressed; per scheme the pooled upper triangles of Sigma and
 of the area rate with their standard errors from the spread of the segments, float32, via
 :func:`noneq.mnist.pack`, and the entropy statistics for WR) and ``PROVENANCE.json`` (command,
-seed, parameters, sizes, library version, wall times, device, date, sha256 of the npz).
+seed, parameters, sizes, versions, wall times, devices, date, sha256 of the npz; ``noneq.store``).
 ``--small`` runs a seconds-long version on the first 6,000 images (for tests).
 """
 from __future__ import annotations
 
-import datetime
-import hashlib
-import json
-import os
 import pathlib
-import platform
-import shlex
 import sys
 import time
 import warnings
 
 from . import _common
+
+#: what the stored folder holds (PROVENANCE.json)
+DESCRIPTION = "Long stationary runs of WR and WOR SGD on the MNIST linear classifier (Sec. 4.2-4.4; Figs. 3B, 4A right, 4C top)."
 
 #: run sizes in SGD steps: (segments, steps per segment, burn-in steps); WOR steps are
 #: multiples of n = 600 (small: n = 60)
@@ -77,12 +74,9 @@ def main(argv=None) -> int:
     import jax
     import numpy as np
 
-    import noneq
-    from noneq import landscape, measure, mnist, problems, stationary
-    from noneq.data import save_npz
+    from noneq import landscape, measure, mnist, problems, stationary, store
 
     out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     n_train = SMALL_N_TRAIN if args.small else None
     problem = problems.mnist_linear(n_train=n_train)
     theta0 = np.asarray(landscape.minimum(problem))
@@ -121,35 +115,23 @@ def main(argv=None) -> int:
         arrays[f"{s}_segment_wall_s"] = run["wall_s"]
         say(f"{s}: done in {walls[s]} s")
 
-    npz = out / mnist.FILE_NAME
-    save_npz(npz, **arrays)
-    digest = hashlib.sha256(npz.read_bytes()).hexdigest()
-    prov = {
-        "command": "python -m noneq.scripts.stationary_mnist " + " ".join(
-            shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
-        "seed": args.seed,
-        "keys": "jax.random.fold_in(jax.random.key(seed), 0) for WR, 1 for WOR; then split "
-                "into segments + 2 (start sample mnist.sample_state, burn-in, segments: measure.run_segments)",
-        "small": args.small,
-        "problem": f"problems.mnist_linear(n_train={n_train}) (M = {problem.M}, N = {problem.N}, lambda = 1e-2)",
-        "eta": eta, "m": m, "n": problem.M // m,
-        "wor_method": args.wor_method,
-        "entropy_min_count": ENTROPY_MIN_COUNT,
-        **extra,
-        "start": "a draw from the theory's Gaussian N(centre, Sigma) (mnist.sample_state), then the burn-in",
-        "sizes": {s: {"segments": K, "segment_steps": S, "burn_in_steps": B, "total_steps": K * S + B}
-                  for s, (K, S, B) in ((s, z.values()) for s, z in sizes.items())},
-        "wall_time_s": walls,
-        "noneq_version": noneq.__version__,
-        "jax_version": jax.__version__,
-        "python": platform.python_version(),
-        "device": [str(d) for d in jax.devices()],
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "sha256": digest,
-        "file": npz.name,
-    }
-    (out / "PROVENANCE.json").write_text(json.dumps(prov, indent=2) + "\n")
+    npz = store.save(
+        out, arrays, file=mnist.FILE_NAME, command=_common.command_line("stationary_mnist", argv), seed=args.seed,
+        description=DESCRIPTION,
+        keys="jax.random.fold_in(jax.random.key(seed), 0) for WR, 1 for WOR; then split into segments + 2 "
+             "(start sample mnist.sample_state, burn-in, segments: measure.run_segments)",
+        parameters={
+            "small": args.small,
+            "problem": f"problems.mnist_linear(n_train={n_train}) (M = {problem.M}, N = {problem.N}, lambda = 1e-2)",
+            "eta": eta, "m": m, "n": problem.M // m,
+            "wor_method": args.wor_method,
+            "entropy_min_count": ENTROPY_MIN_COUNT,
+            **extra,
+            "start": "a draw from the theory's Gaussian N(centre, Sigma) (mnist.sample_state), then the burn-in",
+            "sizes": {s: {"segments": K, "segment_steps": S, "burn_in_steps": B, "total_steps": K * S + B}
+                      for s, (K, S, B) in ((s, z.values()) for s, z in sizes.items())},
+        },
+        wall_time_s=walls)
     say(f"wrote {npz} ({npz.stat().st_size / 1e6:.2f} MB) and PROVENANCE.json")
     return 0
 

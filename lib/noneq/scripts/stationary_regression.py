@@ -15,22 +15,19 @@ same path via :func:`noneq.sim.trajectory`).
 
 Writes ``stationary_regression.npz`` (compressed; keys "wr_*" / "wor_*" as returned by
 run_segments, plus "theta0" the minimum of L) and ``PROVENANCE.json`` (command, seed,
-parameters, library version, wall times, date, sha256 of the npz). ``--small`` runs a
+parameters, versions, wall times, date, sha256 of the npz; ``noneq.store``). ``--small`` runs a
 seconds-long version with the same outputs (for tests).
 """
 from __future__ import annotations
 
-import datetime
-import hashlib
-import json
-import os
 import pathlib
-import platform
-import shlex
 import sys
 import time
 
 from . import _common
+
+#: what the stored folder holds (PROVENANCE.json)
+DESCRIPTION = "Paper-scale stationary runs of WR and WOR SGD on the regression network (Sec. 4.3-4.4; Figs. 2A-B, 3A, 4)."
 
 #: the paper's sizes (Sec. 4.3-4.4) and a small test version
 SIZES = {
@@ -53,12 +50,9 @@ def main(argv=None) -> int:
     import jax
     import numpy as np
 
-    import noneq
-    from noneq import landscape, measure, nessplots, problems, stationary
-    from noneq.data import save_npz
+    from noneq import landscape, measure, nessplots, problems, stationary, store
 
     out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     problem = problems.regression()
     theta0 = landscape.minimum(problem)
     key = jax.random.key(args.seed)
@@ -85,31 +79,20 @@ def main(argv=None) -> int:
         for name in ("Sigma", "C", "D", "H"):
             arrays[f"{s}_theory_{name}"] = getattr(th, name)
 
-    npz = out / "stationary_regression.npz"
-    save_npz(npz, **arrays)
-    digest = hashlib.sha256(npz.read_bytes()).hexdigest()
-    prov = {
-        "command": "python -m noneq.scripts.stationary_regression " + " ".join(shlex.quote(a) for a in
-                                                                             (sys.argv[1:] if argv is None else argv)),
-        "seed": args.seed,
-        "keys": "jax.random.fold_in(jax.random.key(seed), 0) for WR, 1 for WOR; then split into segments + 1 "
-                "(index 0 burn-in)",
-        "small": args.small,
-        "problem": "problems.regression() (M = 200, N = 7)",
-        "eta": ETA, "m": M_BATCH, "n": problem.M // M_BATCH,
-        "sizes": {s: {**z, "units": "steps" if s == "wr" else "epochs (20 steps each)",
-                      "total_sgd_steps_including_burn_in": total_steps[s]} for s, z in sizes.items()},
-        "paper_sizes": {"wr": "3e7 steps", "wor": "1.5e7 epochs (3e8 steps)"},
-        "wall_time_s": walls,
-        "noneq_version": noneq.__version__,
-        "jax_version": jax.__version__,
-        "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, jax devices {[str(d) for d in jax.devices()]}",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "sha256": digest,
-        "file": npz.name,
-    }
-    (out / "PROVENANCE.json").write_text(json.dumps(prov, indent=2) + "\n")
+    npz = store.save(
+        out, arrays, file="stationary_regression.npz", command=_common.command_line("stationary_regression", argv),
+        seed=args.seed, description=DESCRIPTION,
+        keys="jax.random.fold_in(jax.random.key(seed), 0) for WR, 1 for WOR; then split into segments + 1 "
+             "(index 0 burn-in)",
+        parameters={
+            "small": args.small,
+            "problem": "problems.regression() (M = 200, N = 7)",
+            "eta": ETA, "m": M_BATCH, "n": problem.M // M_BATCH,
+            "sizes": {s: {**z, "units": "steps" if s == "wr" else "epochs (20 steps each)",
+                          "total_sgd_steps_including_burn_in": total_steps[s]} for s, z in sizes.items()},
+            "paper_sizes": {"wr": "3e7 steps", "wor": "1.5e7 epochs (3e8 steps)"},
+        },
+        wall_time_s=walls)
     print(f"wrote {npz} ({npz.stat().st_size / 1e6:.2f} MB) and PROVENANCE.json", flush=True)
     return 0
 
