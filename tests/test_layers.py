@@ -6,15 +6,7 @@ LIB = pathlib.Path(__file__).resolve().parents[1] / "lib" / "noneq"
 
 #: cross-module uses of private names that are still being removed (must shrink to nothing)
 PENDING = {
-    ("bench.py", "sim._draw"),
-    ("bench.py", "sim._records_per_chunk"),
-    ("bench.py", "sim._random_inputs"),
-    ("bench.py", "sim._shard_runs"),
     ("mnist.py", "from .nessplots import _se"),
-    ("bayes.py", "sim._epoch"),
-    ("bayes.py", "sim._sample_step"),
-    ("bayes.py", "sim._sgd_step"),
-    ("bench.py", "sim._sample_step"),
 }
 
 
