@@ -539,7 +539,7 @@ def simulated_kl(problem, algorithm, eta, m, n_steps, key, *, replicas=8, burn_i
 # the algorithms of Fig. 5, as the library runs them
 # ---------------------------------------------------------------------------------------------
 #: the rows of the SGWORLD chapter's code table: (title, key of :func:`algorithm_source`, the
-#: step functions of :mod:`noneq.sim.steps` shown in that row)
+#: step functions of ``noneq.sim.steps`` shown in that row)
 CODE_TABLE = (
     ("SGLD (Fig. 5, left): one step", "sgld", (sim.sgld_step,)),
     ("SGWORLD (Fig. 5, right): one epoch", "sgworld", (sim.sgworld_step,)),
@@ -549,7 +549,7 @@ CODE_TABLE = (
 
 def algorithm_source():
     """The library code of the two algorithms of Fig. 5, {"sgld", "sgworld", "shared"}: the step
-    functions of :mod:`noneq.sim.steps` that the simulations run (SGLD's step, SGWORLD's epoch,
+    functions of ``noneq.sim.steps`` that the simulations run (SGLD's step, SGWORLD's epoch,
     and the SGD step and WOR epoch they share), read with ``inspect.getsource``."""
     return {key: "\n\n".join(inspect.getsource(f).rstrip() for f in funcs) for _, key, funcs in CODE_TABLE}
 

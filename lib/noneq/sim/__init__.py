@@ -32,12 +32,12 @@ statistics or the trajectory are collected; SGLD uses the minibatches of WR SGD 
 key, SGWORLD the epochs of WOR SGD (see :func:`wr_batches`, :func:`wor_epoch`).
 
 Layout (the BlackJAX pattern: small pure steps, a generic driver around them):
-:mod:`~noneq.sim.steps` one pure update per algorithm (``wr_step``, ``wor_step``,
+``noneq.sim.steps`` one pure update per algorithm (``wr_step``, ``wor_step``,
 ``earthquake_step``, ``sgld_step``, ``sgworld_step``, ``sgworld_uncorrected_step``);
-:mod:`~noneq.sim.samplers` the minibatch index samplers and the random inputs of a run;
-:mod:`~noneq.sim.algorithms` the table :data:`ALGORITHMS` from each algorithm to its step and
-sampler, :class:`Algorithm` and its constructors; :mod:`~noneq.sim.driver` the chunked runs;
-:mod:`~noneq.sim.stats` the streaming statistics.
+``noneq.sim.samplers`` the minibatch index samplers and the random inputs of a run;
+``noneq.sim.algorithms`` the table ``ALGORITHMS`` from each algorithm to its step and
+sampler, :class:`Algorithm` and its constructors; ``noneq.sim.driver`` the chunked runs;
+``noneq.sim.stats`` the streaming statistics.
 
 Performance. Runs go in chunks of up to 2^17 samples, each one jit-compiled ``lax.scan``; the
 random numbers of a chunk are drawn in bulk before its scan. After each chunk the parameters are

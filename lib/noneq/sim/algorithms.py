@@ -16,13 +16,13 @@ __all__ = ["Spec", "ALGORITHMS", "Algorithm", "sample_step", "wr", "wor", "earth
 
 
 class Spec(NamedTuple):
-    """What the driver needs to know about an algorithm: one entry of :data:`ALGORITHMS`.
+    """What the driver needs to know about an algorithm: one entry of ``ALGORITHMS``.
 
-    ``step(problem, algo, theta, r) -> theta`` its update (:mod:`noneq.sim.steps`);
+    ``step(problem, algo, theta, r) -> theta`` its update (``noneq.sim.steps``);
     ``per_epoch``: sampled once per epoch of n_e = floor(M/m) steps (the epoch map of Eq. 15),
     else once per step; ``sampler(keys, M, m)`` draws its minibatch indices per sample key
-    (:func:`~noneq.sim.samplers.wr_indices`, Eq. A7, or
-    :func:`~noneq.sim.samplers.epoch_batches`, Eq. B1), None for the full gradient; ``noise``:
+    (``noneq.sim.samplers.wr_indices``, Eq. A7, or
+    ``noneq.sim.samplers.epoch_batches``, Eq. B1), None for the full gradient; ``noise``:
     it also draws a standard normal z (N,) per sample.
     """
     step: Callable
@@ -52,7 +52,7 @@ class Algorithm:
 
     Attributes
     ----------
-    kind : a key of :data:`ALGORITHMS`: 'wr', 'wor', 'earthquake', 'sgld', 'sgworld' or
+    kind : a key of ``ALGORITHMS``: 'wr', 'wor', 'earthquake', 'sgld', 'sgworld' or
         'sgworld_uncorrected'.
     eta : float, the learning rate.
     m : int, the minibatch size (M for the earthquake model, which uses the full gradient).
@@ -76,7 +76,7 @@ class Algorithm:
 
     @property
     def spec(self) -> Spec:
-        """Its entry of :data:`ALGORITHMS` (step function, per epoch or per step, sampler)."""
+        """Its entry of ``ALGORITHMS`` (step function, per epoch or per step, sampler)."""
         return ALGORITHMS[self.kind]
 
     @property
@@ -101,7 +101,7 @@ class Algorithm:
 
 def sample_step(problem, algo, theta, r):
     """theta (N,) after one sample of ``algo`` (a step, or an epoch for WOR/SGWORLD) with random
-    inputs ``r`` (:func:`noneq.sim.samplers.draw`): the step function of its table entry."""
+    inputs ``r`` (``noneq.sim.samplers.draw``): the step function of its table entry."""
     return algo.spec.step(problem, algo, theta, r)
 
 
