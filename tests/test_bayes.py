@@ -1,5 +1,9 @@
 """Tests of noneq.bayes (Sec. 4.6: SGLD, SGWORLD, Fig. 6), its script and its self-checks."""
+import ast
+import html
+import inspect
 import json
+import textwrap
 
 import jax
 import matplotlib
@@ -166,12 +170,30 @@ def test_divergence_above_the_limit(problem, post):
                        jax.random.key(0), record_every=20 * 2 ** 12)
 
 
-def test_algorithm_source_is_the_library_code():
+def test_algorithm_source_is_the_library_code(problem):
     src = bayes.algorithm_source()
-    assert "sqrt(2.0 * eta)" in src["sgld"] and "_sgd_step" in src["sgld"]
-    assert "sqrt(2.0 * eta * n)" in src["sgworld"] and "correction" in src["sgworld"]
+    assert "sqrt(2.0 * eta)" in src["sgld"] and "sgd_step(" in src["sgld"]
+    assert "sqrt(2.0 * eta * n)" in src["sgworld"] and "delta_loss_grad" in src["sgworld"]
     assert "minibatch_grad" in src["shared"]
     assert bayes.algorithms_html().startswith("<table")
+
+
+def test_code_table_shows_every_step_function_whole(problem):
+    """The SGWORLD chapter's table shows the step functions the simulations run, each whole (its
+    def line and a body besides the docstring): renaming, emptying or dropping one fails here."""
+    shown = [f for _, _, funcs in bayes.CODE_TABLE for f in funcs]
+    for algo in (sim.sgld(problem, 1e-6, M_BATCH), sim.sgworld(problem, 1e-6, M_BATCH)):
+        assert algo.spec.step in shown, f"{algo.kind}'s step function is missing from bayes.CODE_TABLE"
+    assert sim.sgd_step in shown and sim.sgd_epoch in shown
+    page = bayes.algorithms_html()
+    for title, key, funcs in bayes.CODE_TABLE:
+        assert html.escape(title) in page
+        for f in funcs:
+            code = inspect.getsource(f).rstrip()
+            (fn,) = ast.parse(textwrap.dedent(code)).body
+            body = [n for n in fn.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+            assert fn.name == f.__name__ and body, f"{f.__name__} is empty"
+            assert code in bayes.algorithm_source()[key] and html.escape(code) in page
 
 
 def test_plots_smoke(problem, post):

@@ -26,7 +26,7 @@ def test_numpy_baseline_gradient_is_the_minibatch_gradient(reg):
     x, y = (np.asarray(d) for d in prob.data)
     theta = th0 + np.linspace(-0.1, 0.1, 7)
     idx = np.array([3, 17, 42, 99, 100, 150, 151, 160, 180, 199])
-    g = bench._numpy_grad(theta, x[idx], y[idx], prob.M, prob.hyper["epsilon"], prob.hyper["lambda"])
+    g = bench.numpy_grad(theta, x[idx], y[idx], prob.M, prob.hyper["epsilon"], prob.hyper["lambda"])
     np.testing.assert_allclose(g, prob.minibatch_grad(theta, jnp.asarray(idx)), rtol=1e-12, atol=1e-9)
 
 

@@ -4,25 +4,12 @@ import pathlib
 
 LIB = pathlib.Path(__file__).resolve().parents[1] / "lib" / "noneq"
 
-#: cross-module uses of private names that are still being removed (must shrink to nothing)
-PENDING = {
-    ("bench.py", "sim._draw"),
-    ("bench.py", "sim._records_per_chunk"),
-    ("bench.py", "sim._random_inputs"),
-    ("bench.py", "sim._shard_runs"),
-    ("bayes.py", "sim._epoch"),
-    ("bayes.py", "sim._sample_step"),
-    ("bayes.py", "sim._sgd_step"),
-    ("bench.py", "sim._sample_step"),
-}
-
-
 def _modules():
     return sorted(p for p in LIB.rglob("*.py") if "scripts" not in p.parts or p.name != "__init__.py")
 
 
 def _package_names():
-    names = {p.stem for p in LIB.glob("*.py")} | {p.name for p in LIB.iterdir() if p.is_dir()}
+    names = {p.stem for p in LIB.rglob("*.py")} | {p.name for p in LIB.iterdir() if p.is_dir()}
     return names - {"__init__"}
 
 
@@ -53,10 +40,7 @@ def private_uses(path):
 
 def test_no_private_names_cross_modules():
     found = {(str(p.relative_to(LIB)), use) for p in _modules() for use in private_uses(p)}
-    new = found - PENDING
-    assert not new, f"private names used across modules (make them public or move them): {sorted(new)}"
-    done = PENDING - found
-    assert not done, f"remove these from PENDING, they are gone: {sorted(done)}"
+    assert not found, f"private names used across modules (make them public or move them): {sorted(found)}"
 
 
 def test_the_check_finds_private_uses(tmp_path):

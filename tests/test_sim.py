@@ -1,12 +1,14 @@
 """Tests of the simulation engine noneq.sim: samplers (Eq. A7, B1), the algorithms (Eq. 11, 31,
 A1, B2, Fig. 5), streaming statistics (Eq. 20, 26-28) and their error handling."""
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.linalg import solve_discrete_lyapunov
 
-from noneq import landscape, ness, noise, problems, sim
+from noneq import bench, landscape, ness, noise, problems, sim
 
 KEY = jax.random.key(0)
 
@@ -101,7 +103,7 @@ def test_mixed_radix_digits_exact_at_multiples():
     # the float64 digit extraction against integer arithmetic, at exact multiples of the place
     # values and one below them (where a plain floor(u/d) in XLA goes wrong), for M = 200
     moduli = list(range(191, 201))
-    group, div, prods = sim._digit_plan(moduli)
+    group, div, prods = sim.samplers.digit_plan(moduli)
     assert max(prods) <= 1 << 24 and len(prods) == 4
     rng = np.random.default_rng(0)
     cols = []
@@ -112,7 +114,7 @@ def test_mixed_radix_digits_exact_at_multiples():
         edges = edges[(edges >= 0) & (edges < P)]
         cols.append(np.concatenate([edges, rng.integers(0, P, 4000), [0, P - 1]])[:3000])
     u = np.stack(cols, axis=1).astype(np.uint64)
-    got = np.asarray(sim._mixed_radix_digits(jnp.asarray(u), moduli))
+    got = np.asarray(sim.samplers.mixed_radix_digits(jnp.asarray(u), moduli))
     want = (u[:, group].astype(np.int64) // np.array(div)) % np.array(moduli)
     np.testing.assert_array_equal(got, want)
 
@@ -121,7 +123,7 @@ def test_permutation_redraw_on_ties_is_uniform():
     # keep 6 random bits: about 15% of rows of 5 tie and are redrawn; the result must still be
     # a uniform permutation (chi-square over the 120 orders, 20000 rows)
     keys = jax.random.split(KEY, 20_000)
-    p = np.asarray(jax.jit(lambda k: sim._permutations(k, 5, random_bits=6))(keys))
+    p = np.asarray(jax.jit(lambda k: sim.samplers.permutations(k, 5, random_bits=6))(keys))
     assert np.all(np.sort(p, axis=1) == np.arange(5))
     # the first try by hand: rows without ties keep it, the others (~15%) were redrawn
     def attempt(t):
@@ -236,7 +238,7 @@ def test_records_longer_than_a_chunk_are_split(reg, kind):
     algo = getattr(sim, kind)(prob, 1e-6, 10)
     ne = algo.epoch_steps
     n, every, small = 10_000 * ne // (1 if ne == 1 else 20), 3_000 * ne // (1 if ne == 1 else 20), 64 * ne
-    assert len(sim._chunk_calls(prob, algo, n // ne, every // ne, 1, small)) > 6
+    assert len(sim.driver.chunk_calls(prob, algo, n // ne, every // ne, 1, small)) > 6
     a = sim.trajectory(prob, algo, th0 + 1e-3, n, KEY, record_every=every)
     b = sim.trajectory(prob, algo, th0 + 1e-3, n, KEY, record_every=every, chunk_steps=small)
     np.testing.assert_array_equal(a.theta, b.theta)
@@ -460,3 +462,84 @@ def test_bad_inputs_raise_value_error(reg, quad):
     for f, name in bad:
         with pytest.raises(ValueError, match=name):
             f()
+
+
+# ---------------------------------------------------------------------------------------------
+# the step functions (noneq.sim.steps) and the numbers of the engine
+# ---------------------------------------------------------------------------------------------
+def _algorithm(prob, name, m=10, zeta=0.01):
+    eta = 1e-7 if name.startswith("sg") else 1e-5  # SGLD/SGWORLD diverge at 1e-5 with m = 10
+    if name == "earthquake":
+        return sim.earthquake(prob, eta, zeta)
+    if name == "sgworld_uncorrected":
+        return sim.sgworld(prob, eta, m, correction=False)
+    return getattr(sim, name)(prob, eta, m)
+
+
+@pytest.mark.parametrize("name", sorted(sim.ALGORITHMS))
+def test_step_functions_match_a_numpy_loop(reg, name):
+    # Each algorithm's update written out in NumPy (the analytic gradient of Eq. 30 of
+    # noneq.bench), fed with the random inputs the run draws: the same trajectory.
+    prob, th0 = reg
+    algo = _algorithm(prob, name)
+    assert algo.kind == name
+    x, y = (np.asarray(d) for d in prob.data)
+    eta, zeta, S = algo.eta, algo.zeta, 5
+
+    def grad(theta, i=slice(None)):  # grad(L_B + R), all data by default
+        return bench.numpy_grad(theta, x[i], y[i], prob.M, prob.hyper["epsilon"], prob.hyper["lambda"])
+
+    r = sim.samplers.draw(algo, prob.N, KEY, jnp.arange(S))
+    idx, z = (r, None) if not algo.spec.noise else (None, r) if algo.spec.sampler is None else r
+    theta = th0 + 1e-3
+    want = [theta]
+    for s in range(S):
+        start = theta
+        if name == "earthquake":  # Eq. (31)
+            theta = theta - eta * grad(theta + zeta * np.asarray(z[s]))
+        elif algo.spec.per_epoch:  # Eq. (B2), n_e steps over the epoch's batches
+            for batch in np.asarray(idx[s]):
+                theta = theta - eta * grad(theta, batch)
+        else:  # Eq. (A1)
+            theta = theta - eta * grad(theta, np.asarray(idx[s]))
+        if name == "sgld":  # Fig. 5, left
+            theta = theta + np.sqrt(2 * eta) * np.asarray(z[s])
+        if name.startswith("sgworld"):  # Fig. 5, right
+            theta = theta + np.sqrt(2 * eta * algo.n) * np.asarray(z[s])
+        if name == "sgworld":
+            theta = theta + np.asarray(sim.sgworld_correction(prob, start, eta, algo.m))
+        want.append(theta)
+    got = sim.trajectory(prob, algo, th0 + 1e-3, S * algo.epoch_steps, KEY).theta
+    np.testing.assert_allclose(got, np.array(want), rtol=1e-11, atol=1e-13)
+    assert np.all(np.abs(got[-1] - got[0]) > 1e-8)  # it moved
+
+
+def test_engine_reproduces_its_reference_values(reg):
+    # tests/data/sim_reference.npz was written by the engine before it became the package
+    # noneq.sim (the one file lib/noneq/sim.py of commit 3225b8e), with the same calls as
+    # here; the package reproduces it bitwise on the machine that made it. Across CPUs XLA
+    # may round the last bits differently, hence the tolerance; a changed random draw or
+    # update would be far off.
+    prob, th0 = reg
+    ref = np.load(pathlib.Path(__file__).parent / "data" / "sim_reference.npz")
+    key = jax.random.key(7)
+    for name in sim.ALGORITHMS:
+        a = _algorithm(prob, name)
+        ne = a.epoch_steps
+        got = sim.trajectory(prob, a, th0, 24 * ne, key, record_every=3 * ne).theta
+        np.testing.assert_allclose(got, ref[f"trajectory_{name}"], rtol=1e-12, atol=0, err_msg=name)
+    keys = jax.random.split(key, 4)
+    for name in ("wr", "sgworld"):
+        a = _algorithm(prob, name)
+        got = sim.ensemble_loss(prob, a, prob.theta_init, 40 * a.epoch_steps, keys,
+                                record_every=10 * a.epoch_steps).loss
+        np.testing.assert_allclose(got, ref[f"ensemble_{name}"], rtol=1e-12, atol=0, err_msg=name)
+    C, Sigma, D = _theory_wr(prob, th0, 1e-5, 10)
+    st = sim.stationary(prob, _algorithm(prob, "wr"), th0, 6000, key, burn_in=600, theory=(C, Sigma, D),
+                        chunk_steps=384)
+    for f in ("mean", "cov", "area_rate", "mean_sem"):
+        np.testing.assert_allclose(getattr(st, f), ref[f"stationary_{f}"], rtol=1e-9, atol=1e-300, err_msg=f)
+    ent = np.array([[e.mean, e.std, e.mean_sem, e.mean_exp] for e in st.entropy])
+    np.testing.assert_allclose(ent, ref["stationary_entropy"], rtol=1e-8)
+    np.testing.assert_array_equal(sim.wr_batches(key, 200, 10, 20), ref["wr_batches"])
+    np.testing.assert_array_equal(sim.wor_epoch(key, 200, 10, 2), ref["wor_epoch"])

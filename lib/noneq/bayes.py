@@ -58,6 +58,7 @@ __all__ = [
     "loglog_slope",
     "algorithm_source",
     "algorithms_html",
+    "CODE_TABLE",
     "plot_kl",
     "kl_legend",
     "whitened",
@@ -537,21 +538,20 @@ def simulated_kl(problem, algorithm, eta, m, n_steps, key, *, replicas=8, burn_i
 # ---------------------------------------------------------------------------------------------
 # the algorithms of Fig. 5, as the library runs them
 # ---------------------------------------------------------------------------------------------
+#: the rows of the SGWORLD chapter's code table: (title, key of :func:`algorithm_source`, the
+#: step functions of ``noneq.sim.steps`` shown in that row)
+CODE_TABLE = (
+    ("SGLD (Fig. 5, left): one step", "sgld", (sim.sgld_step,)),
+    ("SGWORLD (Fig. 5, right): one epoch", "sgworld", (sim.sgworld_step,)),
+    ("Shared SGD step (Eq. A1/B2) and WOR epoch", "shared", (sim.sgd_step, sim.sgd_epoch)),
+)
+
+
 def algorithm_source():
-    """The library code of the two algorithms of Fig. 5, {"shared", "sgld", "sgworld"}: the SGD
-    step and epoch (:mod:`noneq.sim`) and the SGLD and SGWORLD branches of its sample update,
-    cut from the source with ``inspect`` (so they are the code that runs)."""
-    shared = inspect.getsource(sim._sgd_step) + "\n" + inspect.getsource(sim._epoch)
-    lines = inspect.getsource(sim._sample_step).splitlines()
-
-    def block(start, stop):
-        i = next(k for k, line in enumerate(lines) if start in line)
-        j = next((k for k, line in enumerate(lines) if k > i and stop is not None and stop in line), len(lines))
-        return "\n".join(line[4:] if line.startswith("    ") else line for line in lines[i:j])
-
-    return {"shared": shared.rstrip(),
-            "sgld": block('if algo.kind == "sgld"', "batches, z = r"),
-            "sgworld": block("batches, z = r", None)}
+    """The library code of the two algorithms of Fig. 5, {"sgld", "sgworld", "shared"}: the step
+    functions of ``noneq.sim.steps`` that the simulations run (SGLD's step, SGWORLD's epoch,
+    and the SGD step and WOR epoch they share), read with ``inspect.getsource``."""
+    return {key: "\n\n".join(inspect.getsource(f).rstrip() for f in funcs) for _, key, funcs in CODE_TABLE}
 
 
 def algorithms_html():
@@ -560,10 +560,7 @@ def algorithms_html():
     src = algorithm_source()
     pre = '<pre style="font-size:0.8em; margin:0; white-space:pre-wrap; overflow-wrap:anywhere">{}</pre>'
     row = '<tr><th style="text-align:left">{}</th></tr><tr><td style="text-align:left">{}</td></tr>'
-    rows = [("SGLD (Fig. 5, left): one step", src["sgld"]),
-            ("SGWORLD (Fig. 5, right): one epoch", src["sgworld"]),
-            ("Shared SGD step (Eq. A1/B2) and WOR epoch", src["shared"])]
-    body = "".join(row.format(title, pre.format(html.escape(code))) for title, code in rows)
+    body = "".join(row.format(title, pre.format(html.escape(src[key]))) for title, key, _ in CODE_TABLE)
     return f'<table style="border:none; width:100%">{body}</table>'
 
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from . import landscape, ness, noise, problems, sim
 
-__all__ = ["numpy_sgd", "loop_floor", "gradient_only", "ensemble_updates_only", "run", "main"]
+__all__ = ["numpy_grad", "numpy_sgd", "loop_floor", "gradient_only", "ensemble_updates_only", "run", "main"]
 
 TARGETS = {
     "numpy": 100.0,      # sim at least 100x the NumPy loop
@@ -47,7 +47,7 @@ TARGETS = {
 }
 
 
-def _numpy_grad(theta, xb, yb, M, eps, lam):
+def numpy_grad(theta, xb, yb, M, eps, lam):
     """Analytic gradient of L_B + R for the network of Eq. (30), l_i = M/(2 eps^2)(y_i - f)^2."""
     t = theta
     a1 = np.tanh(t[0] * xb + t[2])
@@ -77,14 +77,14 @@ def numpy_sgd(problem, theta, eta, m, n_steps, seed=0, wor=False):
             idx = perm[(t % n) * m:(t % n + 1) * m]
         else:
             idx = rng.choice(M, m, replace=False)
-        theta = theta - eta * _numpy_grad(theta, x[idx], y[idx], M, eps, lam)
+        theta = theta - eta * numpy_grad(theta, x[idx], y[idx], M, eps, lam)
     return theta
 
 
 @partial(jax.jit, static_argnames=("S",))
 def _floor_chunk(problem, algo, key, s0, n, acc, *, S):
     s = s0 + jnp.arange(S, dtype=jnp.int32)
-    idx = sim._draw(algo, problem.N, key, s)
+    idx = sim.samplers.draw(algo, problem.N, key, s)
     return jax.lax.scan(lambda c, x: (c + jnp.where(x[1], jnp.sum(x[0], dtype=jnp.uint32), 0), None),
                         acc, (idx, s < n))[0]
 
@@ -94,7 +94,7 @@ def loop_floor(problem, algo, n_steps, key):
     of every sample and scanning over them, with no gradient. Returns a checksum, the sum of
     all indices modulo 2^32."""
     n = n_steps // algo.epoch_steps
-    S = sim._records_per_chunk(problem, algo, n, 1, 1, None)
+    S = sim.driver.records_per_chunk(problem, algo, n, 1, 1, None)
     acc = jnp.zeros((), jnp.uint32)
     for c in range(-(-n // S)):
         acc = _floor_chunk(problem, algo, key, c * S, n, acc, S=S)
@@ -103,7 +103,7 @@ def loop_floor(problem, algo, n_steps, key):
 
 @partial(jax.jit, static_argnames=("runs",))
 def _update_scan(problem, algo, theta, rand, *, runs=False):
-    step = sim._sample_step
+    step = sim.sample_step
     if runs:  # rand (runs, S, ...): scan time-major, vectorized over the runs, as sim.ensemble_loss
         step = jax.vmap(step, in_axes=(None, None, 0, 0))
         rand = jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, 1), rand)
@@ -127,7 +127,7 @@ def gradient_only(problem, algo, theta, n_steps, key):
     built (at most 2^17 samples, reused cyclically): the cost of the updates alone, without the
     draws. Returns ``f() -> theta``."""
     S = min(sim.MAX_CHUNK, n_steps // algo.epoch_steps)
-    rand = sim._random_inputs(problem, algo, key, jnp.arange(S, dtype=jnp.int32))
+    rand = sim.driver.random_inputs(problem, algo, key, jnp.arange(S, dtype=jnp.int32))
     return _replay(problem, algo, jnp.asarray(theta), rand, n_steps // (S * algo.epoch_steps))
 
 
@@ -136,9 +136,9 @@ def ensemble_updates_only(problem, algo, theta, n_steps, keys):
     reused) are drawn beforehand, the updates are the time-major, runs-vectorized scan of
     :func:`noneq.sim.ensemble_loss`, sharded over the devices like it. Returns ``f() -> thetas``."""
     S = 100 // algo.epoch_steps
-    rand = sim._random_inputs(problem, algo, keys, jnp.arange(S, dtype=jnp.int32), False)  # (runs, S, ...)
+    rand = sim.driver.random_inputs(problem, algo, keys, jnp.arange(S, dtype=jnp.int32), False)  # (runs, S, ...)
     thetas = jnp.broadcast_to(jnp.asarray(theta), (keys.shape[0], problem.N))
-    thetas, rand = sim._shard_runs(thetas, rand)
+    thetas, rand = sim.driver.shard_runs(thetas, rand)
     return _replay(problem, algo, thetas, rand, n_steps // 100, runs=True)
 
 
