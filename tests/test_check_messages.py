@@ -65,3 +65,21 @@ def test_hints_do_not_print_the_answer():
 def test_a_passing_check_returns_none_and_prints(capsys):
     assert checks.check_distinct_elements(490 * 491 // 2, 490 * 489 // 2) is None
     assert capsys.readouterr().out.startswith("[distinct elements] ")
+
+
+@pytest.mark.parametrize("name", ["check_scaling_ratio", "check_delta_loss_toy", "check_covariance_ratio"])
+def test_a_function_that_raises_is_reported_and_a_stub_passes_through(name):
+    """checks._common.call: the student's exception becomes a message naming the call; the
+    student edition's NotImplementedError stub is not hidden."""
+    check = getattr(checks, name)
+
+    def broken(*args):
+        raise ZeroDivisionError("oops")
+
+    def stub(*args):
+        raise NotImplementedError("write your answer here")
+
+    with pytest.raises(AssertionError, match=r"raised ZeroDivisionError: oops"):
+        check(broken)
+    with pytest.raises(NotImplementedError):
+        check(stub)

@@ -6,6 +6,8 @@ allowed. Values traced by JAX (inside ``jit``/``vmap``) cannot be inspected and 
 """
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,35 +21,29 @@ def concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+def _number(name, value, allowed, ok):
+    """``value`` as a float if it is a finite number for which ``ok`` holds; else a ValueError
+    "``name`` must be ``allowed``". Booleans are not numbers here; traced values pass."""
+    if not concrete(value):
+        return value
+    try:
+        v = float(value) if not isinstance(value, (bool, np.bool_)) else math.nan
+    except (TypeError, ValueError):
+        v = math.nan
+    if not (np.isfinite(v) and ok(v)):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}.")
+    return v
+
+
 def positive(name, value):
     """``value`` as a float; a ValueError naming ``name`` unless it is a finite number > 0
     (traced values pass unchecked)."""
-    if not concrete(value):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a number > 0, got {value!r}.")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number > 0, got {value!r}.") from None
-    if not (v > 0 and np.isfinite(v)):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
-    return v
+    return _number(name, value, "a finite number > 0", lambda v: v > 0)
 
 
 def nonnegative(name, value):
     """``value`` as a float; a ValueError naming ``name`` unless it is a finite number >= 0."""
-    if not concrete(value):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.") from None
-    if not (v >= 0 and np.isfinite(v)):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
-    return v
+    return _number(name, value, "a finite number >= 0", lambda v: v >= 0)
 
 
 def eta(value):

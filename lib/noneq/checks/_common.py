@@ -69,3 +69,14 @@ def random_system(rng, N=2):
     D = 1e-3 * (B @ B.T + 0.2 * np.eye(N))
     return H, D, float(rng.uniform(0.005, 0.05))
 
+
+def call(exercise: str, function, label: str, *args):
+    """``function(*args)``; any failure but NotImplementedError (the student edition's stub) is
+    reported to the student as "``label`` raised ...", an AssertionError."""
+    try:
+        return function(*args)
+    except NotImplementedError:
+        raise
+    except Exception as err:  # noqa: BLE001 - report any failure to the student
+        fail(exercise, f"{label} raised {type(err).__name__}: {err}")
+

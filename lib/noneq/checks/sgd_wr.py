@@ -5,7 +5,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._common import as_array, as_number, fail as _fail, need_function, ok as _ok
+from ._common import as_array, as_number, call, fail as _fail, need_function, ok as _ok
 
 __all__ = [
     "check_diffusion_from_V",
@@ -89,12 +89,7 @@ def check_scaling_ratio(sigma_ratio):
     cases = [(20, 2), (20, 4), (20, 5), (100, 10), (6, 3), (20, 20)]
     got = []
     for n, c in cases:
-        try:
-            value = sigma_ratio(n, c)
-        except NotImplementedError:
-            raise
-        except Exception as err:  # noqa: BLE001 - report any failure to the student
-            _fail(ex, f"sigma_ratio({n}, {c}) raised {type(err).__name__}: {err}")
+        value = call(ex, sigma_ratio, f"sigma_ratio({n}, {c})", n, c)
         got.append(as_number(value, ex, f"sigma_ratio({n}, {c})"))
     got = np.array(got)
     want = np.array([(n - c) / (n - 1) for n, c in cases])
