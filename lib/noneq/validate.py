@@ -1,4 +1,4 @@
-"""Input validation shared by every layer of :mod:`noneq`.
+"""Input validation shared by every layer of ``noneq``.
 
 Every public function checks its arguments with these helpers, so a bad input gets the same kind
 of message everywhere: a ``ValueError`` that names the parameter, says what was given and what is
