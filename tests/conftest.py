@@ -33,3 +33,16 @@ def segment_path():
             theta = tr.theta_final
         return np.concatenate(parts)
     return run
+
+
+@pytest.fixture(scope="session")
+def noisy_comparison():
+    """A theory matrix T = A A^T (40 x 40, A standard normal, seed 1), a symmetric "simulation"
+    S = T + se * z with se = 1 % of |T|, and se: (A, T, S, se) for the comparison tests."""
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(40, 40))
+    T = A @ A.T
+    se = 0.01 * np.abs(T)
+    S = T + se * rng.normal(size=T.shape)
+    return A, T, np.triu(S) + np.triu(S, 1).T, se
+

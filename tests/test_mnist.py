@@ -149,14 +149,8 @@ def test_script_small_writes_results_and_provenance(small_run):
 
 
 # ------------------------------------------------------------------------------ analysis
-def test_binned_errors_and_circulation_floor():
-    rng = np.random.default_rng(1)
-    N = 40
-    A = rng.normal(size=(N, N))
-    T = A @ A.T
-    se = 0.01 * np.abs(T)
-    S = T + se * rng.normal(size=T.shape)
-    S = np.triu(S) + np.triu(S, 1).T
+def test_binned_errors_and_circulation_floor(noisy_comparison):
+    A, T, S, se = noisy_comparison
     c = measure.compare(T, S, se)
     b = mnist.binned_errors(c)
     assert b["count"].sum() == len(c.theory)
