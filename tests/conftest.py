@@ -22,7 +22,7 @@ def reg_wr():
 def segment_path():
     """``f(problem, algo, start, keys, n)``: the path of consecutive trajectories of ``n`` steps,
     one per key, each starting where the last ended; shape (len(keys) n + 1, N), start included
-    (what the segment runners of noneq.mnist and noneq.nessplots must reproduce)."""
+    (what noneq.measure.run_segments must reproduce)."""
     from noneq import sim
 
     def run(problem, algo, start, keys, n):

@@ -13,9 +13,10 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from noneq import bayes, checks, landscape, ness, noise, problems, sim, store  # noqa: E402
+from noneq import bayes, checks, landscape, measure, ness, noise, problems, sim, store  # noqa: E402
+from noneq.figures import sgworld as figures  # noqa: E402
 from noneq.data import DataError  # noqa: E402
-from noneq.scripts import fig6 as script  # noqa: E402
+from noneq.scripts import sgworld as script  # noqa: E402
 
 M_BATCH = 10
 
@@ -86,7 +87,7 @@ def test_kl_bits_matches_ness_and_is_accurate_when_tiny(problem, post):
 
 def test_fp_slopes_are_the_papers(problem, post):
     etas = np.array([1e-8, 3e-8, 1e-7])
-    s = {a: bayes.loglog_slope(etas, bayes.kl_curve(problem, a, etas, M_BATCH, post=post).kl)[0]
+    s = {a: measure.loglog_slope(etas, bayes.kl_curve(problem, a, etas, M_BATCH, post=post).kl)[0]
          for a in bayes.ALGORITHMS}
     assert s["sgld"] == pytest.approx(2, abs=0.05)
     assert s["sgworld"] == pytest.approx(6, abs=0.05)
@@ -97,7 +98,7 @@ def test_discrete_slopes_and_leading_order(problem, post):
     etas = np.array([1e-8, 3e-8, 1e-7])
     for a in bayes.ALGORITHMS:
         c = bayes.kl_curve(problem, a, etas, M_BATCH, post=post, theory="discrete")
-        assert bayes.loglog_slope(etas, c.kl)[0] == pytest.approx(2, abs=0.05)
+        assert measure.loglog_slope(etas, c.kl)[0] == pytest.approx(2, abs=0.05)
     # SGWORLD: excess n eta h / 2 per eigenvector -> KL = (n eta)^2 tr H^2 / (16 ln 2)
     kl = bayes.kl_bits(bayes.discrete_theory(problem, "sgworld", 1e-8, M_BATCH, post=post), post)
     assert kl == pytest.approx((20e-8) ** 2 * np.trace(post.H @ post.H) / (16 * np.log(2)), rel=0.01)
@@ -171,29 +172,29 @@ def test_divergence_above_the_limit(problem, post):
 
 
 def test_algorithm_source_is_the_library_code(problem):
-    src = bayes.algorithm_source()
+    src = figures.algorithm_source()
     assert "sqrt(2.0 * eta)" in src["sgld"] and "sgd_step(" in src["sgld"]
     assert "sqrt(2.0 * eta * n)" in src["sgworld"] and "delta_loss_grad" in src["sgworld"]
     assert "minibatch_grad" in src["shared"]
-    assert bayes.algorithms_html().startswith("<table")
+    assert figures.algorithms_html().startswith("<table")
 
 
 def test_code_table_shows_every_step_function_whole(problem):
     """The SGWORLD chapter's table shows the step functions the simulations run, each whole (its
     def line and a body besides the docstring): renaming, emptying or dropping one fails here."""
-    shown = [f for _, _, funcs in bayes.CODE_TABLE for f in funcs]
+    shown = [f for _, _, funcs in figures.CODE_TABLE for f in funcs]
     for algo in (sim.sgld(problem, 1e-6, M_BATCH), sim.sgworld(problem, 1e-6, M_BATCH)):
-        assert algo.spec.step in shown, f"{algo.kind}'s step function is missing from bayes.CODE_TABLE"
+        assert algo.spec.step in shown, f"{algo.kind}'s step function is missing from figures.CODE_TABLE"
     assert sim.sgd_step in shown and sim.sgd_epoch in shown
-    page = bayes.algorithms_html()
-    for title, key, funcs in bayes.CODE_TABLE:
+    page = figures.algorithms_html()
+    for title, key, funcs in figures.CODE_TABLE:
         assert html.escape(title) in page
         for f in funcs:
             code = inspect.getsource(f).rstrip()
             (fn,) = ast.parse(textwrap.dedent(code)).body
             body = [n for n in fn.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
             assert fn.name == f.__name__ and body, f"{f.__name__} is empty"
-            assert code in bayes.algorithm_source()[key] and html.escape(code) in page
+            assert code in figures.algorithm_source()[key] and html.escape(code) in page
 
 
 def test_plots_smoke(problem, post):
@@ -201,26 +202,26 @@ def test_plots_smoke(problem, post):
     c = bayes.kl_curve(problem, "sgld", etas, M_BATCH, post=post)
     s = bayes.SimulatedKL("sgld", 1e-6, 0.05, 0.001, 1e-4, 0.0501, np.array([0.05, 0.05]), post.theta0, post.Sigma, 10)
     fig, ax = plt.subplots()
-    bayes.plot_kl(ax, [c], [s], slopes={"sgld": 2.0})
+    figures.plot_kl(ax, [c], [s], slopes={"sgld": 2.0})
     assert len(ax.lines) >= 1
-    ax, kls = bayes.plot_sgworld_state(problem, 1e-6, M_BATCH, post=post)
+    ax, kls = figures.plot_sgworld_state(problem, 1e-6, M_BATCH, post=post)
     assert set(kls) == set(bayes.ALGORITHMS) and all(np.isfinite(v[0]) for v in kls.values())
-    ax, kls = bayes.plot_sgworld_state(problem, 5e-6, M_BATCH, post=post)
+    ax, kls = figures.plot_sgworld_state(problem, 5e-6, M_BATCH, post=post)
     assert kls["sgworld"][1] == np.inf
     plt.close("all")
 
 
 def test_load_missing_says_how_to_regenerate(tmp_path):
-    with pytest.raises(DataError, match="PROVENANCE.json: the file is missing.*python -m noneq.scripts.fig6"):
-        bayes.load_fig6(tmp_path)
+    with pytest.raises(DataError, match="PROVENANCE.json: the file is missing.*python -m noneq.scripts.sgworld"):
+        script.load(tmp_path)
 
 
 def test_script_small(tmp_path):
     assert script.main(["--small", "--out", str(tmp_path)]) == 0
     prov = json.loads((tmp_path / "PROVENANCE.json").read_text())
-    assert tuple(prov) == store.FIELDS and prov["command"] == f"python -m noneq.scripts.fig6 --small --seed 0 --out {tmp_path}"
-    assert list(prov["files"]) == ["fig6.npz"] and prov["wall_time_s"]["total_s"] > 0
-    d = bayes.load_fig6(tmp_path)
+    assert tuple(prov) == store.FIELDS and prov["command"] == f"python -m noneq.scripts.sgworld --small --seed 0 --out {tmp_path}"
+    assert list(prov["files"]) == ["sgworld.npz"] and prov["wall_time_s"]["total_s"] > 0
+    d = script.load(tmp_path)
     assert [s.algorithm for s in d["sims"]] == ["sgld", "sgworld"]
     for s in d["sims"]:
         assert s.eta == 2e-6 and np.isfinite(s.kl) and s.sem > 0 and s.cov.shape == (3, 3)

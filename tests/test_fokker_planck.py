@@ -7,6 +7,8 @@ import pytest
 
 from noneq import checks, ness
 from noneq import fokker_planck as fp
+from noneq.figures import entropy_production as ep_figures
+from noneq.figures import fokker_planck as figures
 
 
 @pytest.fixture(scope="module")
@@ -286,7 +288,7 @@ def test_path_statistics_of_the_area_and_density(system):
 
 
 def test_plot_ness_2d_draws_current_that_vanishes_at_zero_angle():
-    fig = fp.plot_ness_2d(30.0, 10.0)
+    fig = figures.plot_ness_2d(30.0, 10.0)
     ax = fig.axes[0]
     assert ax.get_xlabel() == r"$\delta\theta_1$" and ax.get_ylabel() == r"$\delta\theta_2$"
     assert "+4.25e-03" in ax.get_title()
@@ -295,13 +297,13 @@ def test_plot_ness_2d_draws_current_that_vanishes_at_zero_angle():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any("Boltzmann" in t for t in labels) and any("P^s" in t for t in labels)
     plt.close(fig)
-    fig0 = fp.plot_ness_2d(0.0, 10.0, samples=np.zeros((5, 2)))
+    fig0 = figures.plot_ness_2d(0.0, 10.0, samples=np.zeros((5, 2)))
     ax0 = fig0.axes[0]
     assert [c for c in ax0.collections if type(c).__name__ == "Quiver"][0].N == 0
     assert "+0.00e+00" in ax0.get_title()
     plt.close(fig0)
     with pytest.raises(ValueError, match="angle"):
-        fp.plot_ness_2d(float("nan"))
+        figures.plot_ness_2d(float("nan"))
 
 
 def test_entropy_along_path_adds_up_window_entropies(system):
@@ -326,23 +328,23 @@ def test_plot_entropy_window_shows_the_window_and_its_sigma(system):
     H, D, eta, Sigma, C = system
     path = np.asarray(fp.stationary_windows(jax.random.key(6), H, D, eta, 400, 1))[0]
     S = fp.entropy_along_path(path, np.zeros(2), C, Sigma, D)
-    fig = fp.plot_entropy_window(path, np.zeros(2), C, Sigma, D, window_start=100, length=50)
+    fig = ep_figures.plot_entropy_window(path, np.zeros(2), C, Sigma, D, window_start=100, length=50)
     ax, bx = fig.axes
     assert f"{S[150] - S[100]:+.2f}" in bx.get_title() and "from $k$ = 100" in bx.get_title()
     window = [l for l in ax.lines if len(l.get_xdata()) == 51][0]
     assert np.allclose(window.get_xydata(), path[100:151])
     lo, hi = bx.patches[0].get_x(), bx.patches[0].get_x() + bx.patches[0].get_width()
     assert (lo, hi) == (100, 150)
-    fig2 = fp.plot_entropy_window(path, np.zeros(2), C, Sigma, D, window_start=300, length=50)
+    fig2 = ep_figures.plot_entropy_window(path, np.zeros(2), C, Sigma, D, window_start=300, length=50)
     assert fig2.axes[1].get_title() != bx.get_title()
     plt.close(fig)
     plt.close(fig2)
     for kw, name in ((dict(window_start=360, length=50), "window_start"), (dict(window_start=-1), "window_start"),
                      (dict(length=0), "length"), (dict(length=2.5), "length")):
         with pytest.raises(ValueError, match=name):
-            fp.plot_entropy_window(path, np.zeros(2), C, Sigma, D, **kw)
+            ep_figures.plot_entropy_window(path, np.zeros(2), C, Sigma, D, **kw)
     with pytest.raises(ValueError, match="path"):
-        fp.plot_entropy_window(path[:, :1], np.zeros(2), C, Sigma, D)
+        ep_figures.plot_entropy_window(path[:, :1], np.zeros(2), C, Sigma, D)
 
 
 def test_plot_entropy_window_is_silent_under_the_book_style(system):
@@ -356,7 +358,7 @@ def test_plot_entropy_window_is_silent_under_the_book_style(system):
     path = np.asarray(fp.stationary_windows(jax.random.key(6), H, D, eta, 400, 1))[0]
     with plt.rc_context({"figure.constrained_layout.use": True}), warnings.catch_warnings():
         warnings.simplefilter("error")
-        fig = fp.plot_entropy_window(path, np.zeros(2), C, Sigma, D, window_start=100, length=50)
+        fig = ep_figures.plot_entropy_window(path, np.zeros(2), C, Sigma, D, window_start=100, length=50)
     assert style.MIN_FONT_PT >= 10
     plt.close(fig)
 

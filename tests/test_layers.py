@@ -72,3 +72,63 @@ def test_each_chapter_has_its_checks_module():
             calls = {c for c in __import__("re").findall(r"def (check_\w+)\(", path.read_text())}
             text = (LIB.parents[1] / "chapters" / f"{path.stem}.md").read_text()
             assert all(f"checks.{c}(" in text for c in calls), (path.stem, [c for c in calls if c not in text])
+
+
+#: the layers below the figures: equations (theory), engine (noneq.sim), measurement, validation
+COMPUTING = ["problems", "landscape", "noise", "ness", "stationary", "fokker_planck", "earthquake", "bayes",
+             "minibatch", "mnist", "measure", "validate", "sim"]
+#: what those layers may not import: plotting, the presentation modules, stored results (the input
+#: data sets of noneq.data, from which noneq.problems builds the problems, are allowed)
+PRESENTATION = {"matplotlib", "style", "twins", "widgets", "figures", "store", "scripts"}
+
+
+def imported_names(path):
+    """The top-level names a module imports: ``matplotlib`` for ``import matplotlib.pyplot``,
+    ``style`` for ``from . import style``, ``figures`` for ``from .figures import x``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and (node.module or "").split(".")[0] != "noneq":
+                found.add((node.module or "").split(".")[0])
+            elif node.module and node.module not in ("noneq",):
+                found.add(node.module.split(".")[-1] if node.level else node.module.split(".")[1])
+            else:
+                found |= {a.name for a in node.names}
+    return found
+
+
+def test_equations_engine_and_measurement_neither_plot_nor_store():
+    paths = [p for name in COMPUTING for p in ([LIB / f"{name}.py"] if (LIB / f"{name}.py").exists()
+                                               else sorted((LIB / name).glob("*.py")))]
+    assert len(paths) >= len(COMPUTING), "a computing module is missing"
+    bad = {str(p.relative_to(LIB)): sorted(imported_names(p) & PRESENTATION) for p in paths}
+    assert not {k: v for k, v in bad.items() if v}, f"plotting or stored-results I/O below the figures layer: {bad}"
+
+
+def test_the_import_check_sees_plotting(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("import matplotlib.pyplot as plt\nfrom . import ness, style\nfrom .figures import common\n"
+                   "from noneq import store\nimport numpy as np\n")
+    assert imported_names(src) & PRESENTATION == {"matplotlib", "style", "figures", "store"}
+
+
+def test_chapter_names_line_up():
+    """The figures, the data script and the data folder of a chapter are named like the chapter;
+    every chapter that draws has a figures module, every stored result a loader next to its script."""
+    root = LIB.parents[1]
+    chapters = {p.stem for p in (root / "chapters").glob("*.md")}
+    figures = {p.stem for p in (LIB / "figures").glob("*.py")} - {"__init__", "common"}
+    scripts = {p.stem for p in (LIB / "scripts").glob("*.py")} - {"__init__", "_common", "make_mnist7x7"}
+    folders = {p.name for p in (root / "data").iterdir() if (p / "PROVENANCE.json").is_file()}
+    assert figures <= chapters and scripts <= chapters, (figures - chapters, scripts - chapters)
+    assert folders - {"paper-regression", "mnist7x7"} == scripts, "a data folder and its script differ in name"
+    for name in scripts:
+        text = (LIB / "scripts" / f"{name}.py").read_text()
+        assert "\ndef load(" in text and f'_common.stored("{name}"' in text, f"scripts/{name}.py has no load()"
+    for name in chapters:
+        src = (root / "chapters" / f"{name}.md").read_text()
+        if "\nkernelspec:" in src and "plt." in src:
+            assert name in figures, f"chapter {name} draws figures but has no noneq.figures.{name}"
+            assert f"from noneq.figures import {name} as figures" in src, name

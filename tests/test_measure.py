@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 import noneq  # noqa: F401  (float64)
-from noneq import measure, ness, plots, sim
+from noneq import measure, ness, sim
+from noneq.figures import common as figures
 
 
 def _spd(rng, N, shift=0.5):
@@ -291,9 +292,9 @@ def test_plot_exp_sigma():
                mean_exp_se=np.array([1e-4, 2e-4]),
                counts=np.array([[0, 10, 80, 10, 0], [0, 10, 30, 10, 0]]), edges=np.tile(np.linspace(-1, 1, 4), (2, 1)))
     fig, ax = plt.subplots()
-    assert plots.plot_exp_sigma(ax, ent) is ax
+    assert figures.plot_exp_sigma(ax, ent) is ax
     assert len(ax.lines) == 3 and ax.get_yscale() == "log"
     assert "(2.0 \\pm 1.0)\\times 10^{-4}" in ax.lines[0].get_label()
-    plots.plot_exp_sigma(ax, ent, exponent=-6, decimals=0)
+    figures.plot_exp_sigma(ax, ent, exponent=-6, decimals=0)
     assert "(200 \\pm 100)\\times 10^{-6}" in ax.lines[3].get_label()
     plt.close("all")

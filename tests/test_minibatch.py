@@ -12,7 +12,9 @@ import pytest
 import noneq  # noqa: F401  (float64)
 from noneq import checks, landscape, minibatch, noise, problems, sim, stationary, store
 from noneq.data import DataError
-from noneq.scripts import fig1c
+from noneq.figures import sgd_wor as wor_figures
+from noneq.figures import sgd_wr as figures
+from noneq.scripts import sgd_wr as script
 
 ETA, M_BATCH = 1e-7, 10
 
@@ -167,19 +169,19 @@ def test_loss_relaxation_limits(regression, wr_theory, wor_theory):
         minibatch.loss_relaxation(wr_theory, H0, theta0, -1.0, 1.0)
 
 
-def test_load_fig1c_missing_folder_says_how_to_regenerate(tmp_path):
-    with pytest.raises(DataError, match="PROVENANCE.json: the file is missing.*noneq.scripts.fig1c"):
-        minibatch.load_fig1c(tmp_path)
+def test_load_sgd_wr_missing_folder_says_how_to_regenerate(tmp_path):
+    with pytest.raises(DataError, match="PROVENANCE.json: the file is missing.*noneq.scripts.sgd_wr"):
+        script.load(tmp_path)
 
 
-def test_fig1c_script_small(tmp_path, regression):
+def test_sgd_wr_script_small(tmp_path, regression):
     p, theta0 = regression
-    assert fig1c.main(["--small", "--out", str(tmp_path)]) == 0
+    assert script.main(["--small", "--out", str(tmp_path)]) == 0
     prov = json.loads((tmp_path / "PROVENANCE.json").read_text())
     assert prov["seed"] == 0 and prov["parameters"]["small"] and "--small" in prov["command"]
-    assert tuple(prov) == store.FIELDS and list(prov["files"]) == ["fig1c.npz"]
-    d = minibatch.load_fig1c(tmp_path)
-    P = fig1c.SMALL
+    assert tuple(prov) == store.FIELDS and list(prov["files"]) == ["sgd_wr.npz"]
+    d = script.load(tmp_path)
+    P = script.SMALL
     assert d.steps[0] == 0 and d.steps[-1] == P["n_steps"] and np.all(d.steps % 20 == 0)
     for a in (d.wr_mean, d.wr_sem, d.wor_mean, d.wor_sem, d.diff_mean, d.diff_sem):
         assert a.shape == d.steps.shape and np.all(np.isfinite(a))
@@ -287,12 +289,12 @@ def test_covariance_ellipse_is_on_the_contour():
 
 def test_widget_functions_draw(regression, wr_theory):
     p, theta0 = regression
-    fig = minibatch.plot_wr_noise(p, theta0, 2e-7, 20, reference=wr_theory)
+    fig = figures.plot_wr_noise(p, theta0, 2e-7, 20, reference=wr_theory)
     assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 2
-    fig = minibatch.plot_wr_noise(p, theta0, 1e-7, p.M, reference=wr_theory)  # no noise at m = M
-    fig = minibatch.plot_wor_shift(p, theta0, 2e-7, 10, reference=wr_theory)
+    fig = figures.plot_wr_noise(p, theta0, 1e-7, p.M, reference=wr_theory)  # no noise at m = M
+    fig = wor_figures.plot_wor_shift(p, theta0, 2e-7, 10, reference=wr_theory)
     assert len(fig.axes) == 2
-    ax = minibatch.plot_fig1c(np.array([0, 20, 40]), {"wr": (np.ones(3), 0.1 * np.ones(3))}, {"wr": 0.5})
+    ax = figures.plot_fig1c(np.array([0, 20, 40]), {"wr": (np.ones(3), 0.1 * np.ones(3))}, {"wr": 0.5})
     assert ax.get_xscale() == "log"
     matplotlib.pyplot.close("all")
 

@@ -1,20 +1,21 @@
 """Tests of the chapter "The MNIST network out of equilibrium": noneq.mnist, the script
-noneq.scripts.stationary_mnist (small size) and the self-checks noneq.checks.mnist."""
+noneq.scripts.mnist (small size) and the self-checks noneq.checks.mnist."""
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 import noneq  # noqa: F401  (float64)
-from noneq import checks, landscape, measure, mnist, ness, plots, problems, sim, stationary, store
+from noneq import checks, landscape, measure, mnist, ness, problems, sim, stationary, store
+from noneq.figures import mnist as figures
 from noneq.data import DataError, load_mnist7
-from noneq.scripts import stationary_mnist
+from noneq.scripts import mnist as script
 
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("stationary-mnist")
-    assert stationary_mnist.main(["--small", "--out", str(out)]) == 0
+    assert script.main(["--small", "--out", str(out)]) == 0
     return out
 
 
@@ -107,10 +108,10 @@ def test_pack_unpack_roundtrip():
     ent.update(rate=ent["mean"] / ent["windows"], rate_se=ent["mean_se"] / ent["windows"])
     P = measure.Pooled(100, 4, rng.normal(size=N), np.abs(rng.normal(size=N)), cov, np.abs(cov) * 0.1,
                        area, np.abs(area) * 0.2, {"ito": ent})
-    arrays = mnist.pack(P, "wr")
+    arrays = script.pack(P, "wr")
     assert arrays["wr_sigma"].dtype == np.float32 and arrays["wr_sigma"].shape == (N * (N + 1) // 2,)
     assert arrays["wr_area"].shape == (N * (N - 1) // 2,)
-    Q = mnist.unpack(arrays, "wr")
+    Q = script.unpack(arrays, "wr")
     assert (Q.n, Q.segments) == (100, 4)
     np.testing.assert_allclose(Q.cov, cov, rtol=1e-6)           # float32: 7 digits
     np.testing.assert_allclose(Q.area, area, rtol=1e-6, atol=1e-6 * np.abs(area).max())
@@ -124,18 +125,18 @@ def test_pack_unpack_roundtrip():
 
 
 def test_load_results_missing_says_how_to_regenerate(tmp_path):
-    with pytest.raises(DataError, match="PROVENANCE.json: the file is missing.*python -m noneq.scripts.stationary_mnist"):
-        mnist.load_results(tmp_path)
+    with pytest.raises(DataError, match="PROVENANCE.json: the file is missing.*python -m noneq.scripts.mnist"):
+        script.load(tmp_path)
 
 
 def test_script_small_writes_results_and_provenance(small_run):
-    res, prov = mnist.load_results(small_run)
+    res, prov = script.load(small_run)
     assert tuple(prov) == store.FIELDS and prov["seed"] == 2023 and str(jax.devices()[0]) in prov["platform"]
     par = prov["parameters"]
     assert par["small"] is True and par["eta"] == 1e-4 and par["m"] == 100 and par["n"] == 600
     assert par["wr_entropy_parameters"] == 480           # the 10 corner-pixel weights left out
-    assert set(prov["wall_time_s"]) == {"wr", "wor"} and list(prov["files"]) == [mnist.FILE_NAME]
-    assert (small_run / mnist.FILE_NAME).stat().st_size < 3e6
+    assert set(prov["wall_time_s"]) == {"wr", "wor"} and list(prov["files"]) == ["mnist.npz"]
+    assert (small_run / "mnist.npz").stat().st_size < 3e6
     assert set(res) == {"wr", "wor"}
     wr, wor = res["wr"], res["wor"]
     assert wr.n == 3 * 3072 and wor.n == 3 * 6 and wr.segments == wor.segments == 3
@@ -145,7 +146,7 @@ def test_script_small_writes_results_and_provenance(small_run):
     ratio = np.median(np.diag(wr.cov) / np.diag(wor.cov))
     assert 1e3 < ratio < 1e6
     with pytest.raises(SystemExit):
-        stationary_mnist.main(["--small", "--schemes", "sgd", "--out", str(small_run)])
+        script.main(["--small", "--schemes", "sgd", "--out", str(small_run)])
 
 
 # ------------------------------------------------------------------------------ analysis
@@ -241,22 +242,22 @@ def test_plots_run(reg_wr):
     _, _, wr = reg_wr
     p = problems.regression()
     wor = stationary.theory(p, "wor", 1e-7, 10, theta0=wr.theta0)
-    ax, out = mnist.plot_sigma_spectrum(wr, wor, 2e-7, 20, p.M)
+    ax, out = figures.plot_sigma_spectrum(wr, wor, 2e-7, 20, p.M)
     assert len(out["WR"]) == 7 and out["trace_ratio"] > 1 and out["median_diag_ratio"] > 1 and len(ax.lines) == 4
     c = measure.compare(wr.Sigma, wr.Sigma * 1.01, np.abs(wr.Sigma) * 0.01)
     fig, axes = plt.subplots(1, 2)
-    mnist.plot_elements_density(axes[0], c, label="WR")
-    mnist.plot_elements_density(axes[1], c, colors=("C0", "C1"), lim=(1e-30, 1e-10))
+    figures.plot_elements_density(axes[0], c, label="WR")
+    figures.plot_elements_density(axes[1], c, colors=("C0", "C1"), lim=(1e-30, 1e-10))
     assert axes[0].get_xscale() == "log" and axes[1].get_xlim() == pytest.approx((1e-30, 1e-10))
     assert len(axes[0].collections) == 4     # two signs, each a cloud and a legend handle
     with pytest.raises(ValueError, match="two colours"):
-        mnist.plot_elements_density(axes[0], c, colors=("C0",))
+        figures.plot_elements_density(axes[0], c, colors=("C0",))
     ent = dict(windows=np.array([1, 2]), n=np.array([100.0, 50.0]), mean=np.array([0.01, 0.02]),
                mean_se=np.array([0.001, 0.002]), mean_exp=np.array([1.0, 1.0]), mean_exp_se=np.array([1e-3, 2e-3]),
                counts=np.array([[0, 10, 80, 10, 0], [0, 10, 30, 10, 0]]), edges=np.tile(np.linspace(-1, 1, 4), (2, 1)))
     fig, axes = plt.subplots(1, 2)
-    plots.plot_exp_sigma(axes[0], ent)
-    mnist.plot_mean_sigma(axes[1], ent, 0.01)
+    figures.plot_exp_sigma(axes[0], ent)
+    figures.plot_mean_sigma(axes[1], ent, 0.01)
     assert len(axes[0].lines) == 3 and axes[1].get_ylim()[0] == 0
     plt.close("all")
 

@@ -1,5 +1,5 @@
-"""Tests of the chapter "The nonequilibrium stationary state of SGD": noneq.nessplots, the script
-noneq.scripts.stationary_regression (small size) and the self-checks noneq.checks.ness_sgd."""
+"""Tests of the chapter "The nonequilibrium stationary state of SGD": noneq.stationary (marginals), noneq.figures.ness_sgd, the script
+noneq.scripts.ness_sgd (small size) and the self-checks noneq.checks.ness_sgd."""
 import json
 
 import jax
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import noneq  # noqa: F401  (float64)
-from noneq import checks, measure, ness, nessplots as npl, stationary, store
+from noneq import checks, measure, ness, stationary, store
+from noneq.figures import ness_sgd as figures
 from noneq.data import DataError
-from noneq.scripts import stationary_regression
+from noneq.scripts import ness_sgd as script
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def wor_theory(reg_wr):
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("stationary")
-    assert stationary_regression.main(["--small", "--out", str(out)]) == 0
+    assert script.main(["--small", "--out", str(out)]) == 0
     return out
 
 
@@ -34,14 +35,14 @@ def _spd(rng, N, shift=0.5):
 # ------------------------------------------------------------------------------ the script
 def test_script_small_writes_results_and_provenance(small_run, reg_wr):
     _, theta0, wr = reg_wr
-    data, prov = npl.load_stationary(small_run)
+    data, prov = script.load(small_run)
     assert tuple(prov) == store.FIELDS and prov["schema"] == store.SCHEMA and prov["seed"] == 2023
-    assert prov["command"] == f"python -m noneq.scripts.stationary_regression --small --out {small_run}"
+    assert prov["command"] == f"python -m noneq.scripts.ness_sgd --small --out {small_run}"
     par = prov["parameters"]
     assert par["small"] is True and par["eta"] == 1e-7 and par["m"] == 10 and par["n"] == 20
-    npz = small_run / "stationary_regression.npz"
+    npz = small_run / "ness_sgd.npz"
     assert prov["files"] == {npz.name: {"sha256": store.sha256(npz), "bytes": npz.stat().st_size}}
-    assert (small_run / "stationary_regression.npz").stat().st_size < 200_000
+    assert (small_run / "ness_sgd.npz").stat().st_size < 200_000
     np.testing.assert_array_equal(data["theta0"], theta0)
     np.testing.assert_allclose(data["wr_theory_Sigma"], wr.Sigma, rtol=1e-12)
     for s, K, n in (("wr", 2, 6000), ("wor", 2, 600)):
@@ -59,12 +60,12 @@ def test_script_small_writes_results_and_provenance(small_run, reg_wr):
 
 def test_script_rejects_bad_scheme(tmp_path):
     with pytest.raises(SystemExit):
-        stationary_regression.main(["--small", "--schemes", "sgd", "--out", str(tmp_path)])
+        script.main(["--small", "--schemes", "sgd", "--out", str(tmp_path)])
 
 
 def test_load_stationary_missing_says_how_to_regenerate(tmp_path):
-    with pytest.raises(DataError, match="PROVENANCE.json: the file is missing.*noneq.scripts.stationary_regression"):
-        npl.load_stationary(tmp_path)
+    with pytest.raises(DataError, match="PROVENANCE.json: the file is missing.*noneq.scripts.ness_sgd"):
+        script.load(tmp_path)
 
 
 # ------------------------------------------------------------------------------ analysis
@@ -75,7 +76,7 @@ def test_marginal_current_is_the_conditional_mean_of_v():
     H, D, eta = _spd(rng, N), _spd(rng, N), 0.01
     Sigma = np.asarray(ness.covariance(H, D, eta))
     C = np.asarray(ness.circulation(H, Sigma, eta))
-    Sm, Cm = npl.marginal(Sigma, C, (6, 7))
+    Sm, Cm = stationary.marginal(Sigma, C, (6, 7))
     m = [5, 6]
     cond = Sigma[:, m] @ np.linalg.inv(Sm)  # E[dtheta | x] = cond @ x
     full = (-C @ np.linalg.solve(Sigma, cond))[m]
@@ -89,25 +90,25 @@ def test_boltzmann_marginal():
     N, eta = 7, 0.01
     H, D = _spd(rng, N), _spd(rng, N)
     Sigma = np.asarray(ness.covariance(H, D, eta))
-    B = npl.boltzmann_marginal(H, Sigma, (6, 7))
+    B = stationary.boltzmann_marginal(H, Sigma, (6, 7))
     # temperature from Eq. (22): tr(H Sigma)/N = tr(D)/(eta N)
     np.testing.assert_allclose(B, np.trace(D) / (eta * N) * np.linalg.inv(H)[5:, 5:], rtol=1e-9)
     # equilibrium (D = eta T I, the Einstein relation): Boltzmann marginal = stationary marginal, C = 0
     Seq = np.asarray(ness.covariance(H, eta * 0.3 * np.eye(N), eta))
-    np.testing.assert_allclose(npl.boltzmann_marginal(H, Seq), Seq[5:, 5:], rtol=1e-9)
+    np.testing.assert_allclose(stationary.boltzmann_marginal(H, Seq), Seq[5:, 5:], rtol=1e-9)
 
 
 # ------------------------------------------------------------------------------ figures
 def test_plot_stationary_planes_and_elements(small_run, reg_wr, wor_theory):
     _, theta0, wr = reg_wr
-    data, _ = npl.load_stationary(small_run)
-    fig = npl.plot_stationary_planes(data, wr, wor_theory, theta0)
+    data, _ = script.load(small_run)
+    fig = figures.plot_stationary_planes(data, wr, wor_theory, theta0)
     assert len(fig.axes) == 4 and len(fig.axes[1].child_axes) == 1  # 2 panels, 2 colour bars; an inset in B
     S = measure.pool(data, "wr_")
     assert set(S.entropy) == {"ito", "stratonovich"}
     fig2, ax = plt.subplots()
-    npl.plot_elements(ax, [(measure.compare(wr.Sigma, S.cov, S.cov_se), "C0", "WR")])
-    npl.plot_dft(ax, S.entropy["ito"], min_count=1)
+    figures.plot_elements(ax, [(measure.compare(wr.Sigma, S.cov, S.cov_se), "C0", "WR")])
+    figures.plot_dft(ax, S.entropy["ito"], min_count=1)
     plt.close("all")
 
 
@@ -115,13 +116,13 @@ def test_plot_stationary_planes_and_elements(small_run, reg_wr, wor_theory):
 def test_plot_ness_theory(reg_wr, scheme, eta, m):
     p, theta0, wr = reg_wr
     unit = np.sqrt(np.diag(wr.Sigma)[5:])
-    ax, t = npl.plot_ness_theory(p, theta0, wr.H, eta, m, scheme, unit=unit)
+    ax, t = figures.plot_ness_theory(p, theta0, wr.H, eta, m, scheme, unit=unit)
     assert t.scheme == scheme and t.eta == eta and t.m == m
     lo, hi = ax.get_xlim()
     assert lo < 0 < hi  # theta_0 in view
     plt.close("all")
     with pytest.raises(ValueError):
-        npl.plot_ness_theory(p, theta0, wr.H, -1e-7, m, scheme)
+        figures.plot_ness_theory(p, theta0, wr.H, -1e-7, m, scheme)
 
 
 # ------------------------------------------------------------------------------ self-checks
@@ -151,7 +152,7 @@ def test_check_entropy_rate(reg_wr):
 
 def test_check_marginal_velocity(reg_wr):
     _, _, t = reg_wr
-    Sm, Cm = npl.marginal(t.Sigma, t.C)
+    Sm, Cm = stationary.marginal(t.Sigma, t.C)
     x = np.sqrt(np.diag(Sm))
     checks.check_marginal_velocity(-Cm @ np.linalg.solve(Sm, x))
     naive = -(t.C @ np.linalg.inv(t.Sigma))[5:, 5:] @ x
@@ -197,9 +198,9 @@ def test_theory_refuses_entropy_rate_for_singular_D():
 def test_plane_tracers_turn_once_on_the_marginal_contours(reg_wr):
 
     p, theta0, wr = reg_wr
-    x, period = npl.plane_tracers(wr, theta0, jax.random.key(0), n_tracers=30, n_frames=12)
+    x, period = stationary.plane_tracers(wr, theta0, jax.random.key(0), n_tracers=30, n_frames=12)
     assert x.shape == (12, 30, 2) and np.isfinite(period) and period > 0
-    Sm, Cm = npl.marginal(wr.Sigma, wr.C)
+    Sm, Cm = stationary.marginal(wr.Sigma, wr.C)
     d = x - (np.asarray(wr.theta0) - theta0)[[5, 6]]
     maha = np.einsum("fka,ab,fkb->fk", d, np.linalg.inv(Sm), d)
     assert np.allclose(maha, maha[0], rtol=1e-8)           # on their contour of P_m
@@ -208,13 +209,13 @@ def test_plane_tracers_turn_once_on_the_marginal_contours(reg_wr):
     assert Cm[0, 1] < 0 and np.all(d[0, :, 0] * d[1, :, 1] - d[0, :, 1] * d[1, :, 0] < 0)
     fig, ax = plt.subplots()
     unit = np.sqrt(np.diag(Sm))
-    move = npl.add_tracers(fig, [ax], [x], unit, caption=lambda k: f"frame {k}")
+    move = figures.add_tracers(fig, [ax], [x], unit, caption=lambda k: f"frame {k}")
     assert move(3) is fig and np.allclose(ax.collections[-1].get_offsets(), x[3] / unit)
     assert fig.get_suptitle() == "frame 3"
     with pytest.raises(ValueError, match="frame"):
         move(12)
     with pytest.raises(ValueError, match="tracks"):
-        npl.add_tracers(fig, [ax, ax], [x], unit)
+        figures.add_tracers(fig, [ax, ax], [x], unit)
     plt.close(fig)
     with pytest.raises(ValueError, match="n_frames"):
-        npl.plane_tracers(wr, theta0, jax.random.key(0), n_frames=0)
+        stationary.plane_tracers(wr, theta0, jax.random.key(0), n_frames=0)

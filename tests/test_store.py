@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import noneq
-from noneq import bayes, data, minibatch, mnist, nessplots, quake, store
+from noneq import data, store
+from noneq.scripts import earthquake, mnist, ness_sgd, sgd_wr, sgworld
 from noneq.data import DataError
 
 DATA = data.data_dir()
@@ -29,16 +30,16 @@ def _load_mnist7():
 
 
 #: every stored result: folder, the file the test corrupts, an array of it to double (the issue's
-#: fig6 ``kl*2`` and fig1c ``wr_mean*2``), and the chapter loader that reads it
+#: sgworld ``kl*2`` and sgd_wr ``wr_mean*2``), and the chapter loader that reads it
 RESULTS = [
     ("paper-regression", "x_train.txt", "x_train", _load_regression),
     ("paper-regression", "y_train.txt", "y_train", _load_regression),
     ("mnist7x7", "mnist7x7.npz", "train_block_sums", _load_mnist7),
-    ("fig1c", "fig1c.npz", "wr_mean", minibatch.load_fig1c),
-    ("fig6", "fig6.npz", "kl", bayes.load_fig6),
-    ("earthquake", "earthquake.npz", "quake_cov", quake.load_earthquake),
-    ("stationary-regression", "stationary_regression.npz", "wr_cov", nessplots.load_stationary),
-    ("stationary-mnist", "stationary_mnist.npz", "wr_sigma", mnist.load_results),
+    ("sgd_wr", "sgd_wr.npz", "wr_mean", sgd_wr.load),
+    ("sgworld", "sgworld.npz", "kl", sgworld.load),
+    ("earthquake", "earthquake.npz", "quake_cov", earthquake.load),
+    ("ness_sgd", "ness_sgd.npz", "wr_cov", ness_sgd.load),
+    ("mnist", "mnist.npz", "wr_sigma", mnist.load),
 ]
 IDS = [f"{r[0]}/{r[1]}" for r in RESULTS]
 
@@ -76,7 +77,8 @@ def test_every_data_folder_is_in_the_schema_and_verifies():
     assert folders == sorted({r[0] for r in RESULTS})
     for name in folders:
         prov = store.read_provenance(name)
-        assert tuple(prov) == store.FIELDS and prov["schema"] == store.SCHEMA and prov["name"] == name
+        assert tuple(k for k in prov if k not in store.OPTIONAL_FIELDS) == store.FIELDS
+        assert set(prov) - set(store.FIELDS) <= set(store.OPTIONAL_FIELDS) and prov["schema"] == store.SCHEMA and prov["name"] == name
         on_disk = sorted(p.name for p in (DATA / name).iterdir() if p.name not in ("PROVENANCE.json", "README.md"))
         assert sorted(prov["files"]) == on_disk, f"{name}: files not recorded in PROVENANCE.json"
         for file, rec in prov["files"].items():
@@ -104,7 +106,7 @@ def test_byte_flipped(copy_of, name, file, key, loader):
 
 @pytest.mark.parametrize("name,file,key,loader", RESULTS, ids=IDS)
 def test_values_doubled(copy_of, name, file, key, loader):
-    """The issue's case: fig6.npz re-saved with kl*2 (fig1c: wr_mean*2) loaded without complaint."""
+    """The issue's case: sgworld.npz re-saved with kl*2 (sgd_wr.npz: wr_mean*2) loaded without complaint."""
     path = copy_of(name) / file
     if file.endswith(".txt"):
         np.savetxt(path, 2 * np.loadtxt(path))
@@ -163,29 +165,29 @@ def test_not_a_valid_npz_with_matching_checksum(copy_of, name, file, key, loader
 
 
 def test_old_schema_and_malformed_entries(copy_of):
-    folder = copy_of("fig6")
+    folder = copy_of("sgworld")
     prov_path = folder / "PROVENANCE.json"
     prov = json.loads(prov_path.read_text())
     old = {k: v for k, v in prov.items() if k not in ("schema", "files")}
-    old["sha256"] = {"fig6.npz": prov["files"]["fig6.npz"]["sha256"]}        # the format before noneq.store
+    old["sha256"] = {"sgworld.npz": prov["files"]["sgworld.npz"]["sha256"]}        # the format before noneq.store
     prov_path.write_text(json.dumps(old))
-    _raises(bayes.load_fig6, prov_path, r"not in the schema noneq.store/1 \(schema None; missing fields "
+    _raises(sgworld.load, prov_path, r"not in the schema noneq.store/1 \(schema None; missing fields "
                                         r"\['schema', 'files'\]\)", prov["command"])
-    prov_path.write_text(json.dumps({**prov, "files": {"fig6.npz": {"sha256": "abc", "bytes": 1}}}))
-    _raises(bayes.load_fig6, prov_path, "malformed 'files' entry", prov["command"])
-    prov_path.write_text(json.dumps({**prov, "files": {"other.npz": prov["files"]["fig6.npz"]}}))
-    _raises(bayes.load_fig6, folder / "fig6.npz", r"no checksum recorded for it in PROVENANCE.json \(it records "
+    prov_path.write_text(json.dumps({**prov, "files": {"sgworld.npz": {"sha256": "abc", "bytes": 1}}}))
+    _raises(sgworld.load, prov_path, "malformed 'files' entry", prov["command"])
+    prov_path.write_text(json.dumps({**prov, "files": {"other.npz": prov["files"]["sgworld.npz"]}}))
+    _raises(sgworld.load, folder / "sgworld.npz", r"no checksum recorded for it in PROVENANCE.json \(it records "
                                                  r"\['other.npz'\]\)", prov["command"])
     prov_path.write_text("[1, 2]")
-    with pytest.raises(DataError, match="holds a JSON list, not an object.*noneq.scripts.fig6"):
-        bayes.load_fig6()
+    with pytest.raises(DataError, match="holds a JSON list, not an object.*noneq.scripts.sgworld"):
+        sgworld.load()
 
 
 def test_missing_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("NONEQ_DATA", str(tmp_path))
-    with pytest.raises(DataError, match=rf"{tmp_path / 'fig1c'}: the folder is missing\. Regenerate it with "
-                                        r"`python -m noneq.scripts.fig1c --out data/fig1c`"):
-        minibatch.load_fig1c()
+    with pytest.raises(DataError, match=rf"{tmp_path / 'sgd_wr'}: the folder is missing\. Regenerate it with "
+                                        r"`python -m noneq.scripts.sgd_wr --out data/sgd_wr`"):
+        sgd_wr.load()
     with pytest.raises(DataError, match="the folder is missing. No command that regenerates it is recorded"):
         store.load("nothing-here")
 

@@ -16,8 +16,11 @@ ness       the stationary state near a minimum: Sigma, C, currents, area, entrop
 stationary the stationary-state theory of one scheme (WR per step, WOR per epoch)
 sim        the simulations: WR/WOR SGD, earthquake, SGLD, SGWORLD; trajectories, ensembles, streaming statistics
 
-Chapter modules (import them explicitly): fokker_planck, minibatch, nessplots, mnist, quake,
-bayes, plots; self-checks in noneq.checks; data scripts in noneq.scripts; speed in noneq.bench.
+Import explicitly: the theory and analysis of the other chapters (fokker_planck, minibatch,
+mnist, earthquake, bayes), validate, measure; the figures, one module per chapter, in
+noneq.figures; the self-checks in noneq.checks; the data scripts and their loaders in
+noneq.scripts (``noneq.scripts.<chapter>.load()``); speed in noneq.bench.
+CONTRIBUTING.md has the map of the layers.
 """
 import jax
 

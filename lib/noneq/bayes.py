@@ -19,14 +19,12 @@ Two theories of the stationary state of each sampler, both Gaussian:
 Algorithms are named ``"sgld"``, ``"sgworld"`` (with the correction force of Fig. 5) and
 ``"sgworld_nc"`` (without it). :func:`kl_curve` evaluates the KL divergence (Eq. 46, in bits)
 over a range of learning rates, :func:`simulated_kl` measures it from simulations
-(:mod:`noneq.sim`) with the finite-sample bias removed.
+(:mod:`noneq.sim`) with the finite-sample bias removed. The figures of Fig. 6 and the
+widget are in ``noneq.figures.sgworld``, the stored runs in ``noneq.scripts.sgworld``.
 """
 from __future__ import annotations
 
-import html
-import inspect
 import math
-import pathlib
 from functools import lru_cache, partial
 from typing import NamedTuple
 
@@ -34,13 +32,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import ness, noise, sim, stationary, store, style, validate
-from .quake import loglog_slope  # noqa: F401 (re-exported)
+from . import ness, noise, sim, stationary, validate
 
 __all__ = [
     "ALGORITHMS",
     "LABELS",
-    "COLORS",
     "NoStationaryState",
     "Posterior",
     "StationaryGaussian",
@@ -55,26 +51,14 @@ __all__ = [
     "make_algo",
     "simulated_kl",
     "default_burn_in",
-    "loglog_slope",
-    "algorithm_source",
-    "algorithms_html",
-    "CODE_TABLE",
-    "plot_kl",
-    "kl_legend",
     "whitened",
-    "plot_ellipses",
-    "plot_sgworld_state",
-    "load_fig6",
 ]
 
 ALGORITHMS = ("sgld", "sgworld", "sgworld_nc")
 LABELS = {"sgld": "SGLD", "sgworld": "SGWORLD", "sgworld_nc": "SGWORLD without correction"}
-#: the paper's colours in Fig. 6: SGLD red, SGWORLD blue, uncorrected SGWORLD green
-COLORS = {"sgld": style.COLORS["vermillion"], "sgworld": style.COLORS["blue"],
-          "sgworld_nc": style.COLORS["green"]}
 
 
-def _check_algorithm(algorithm):
+def check_algorithm(algorithm):
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")
     return algorithm
@@ -186,7 +170,7 @@ class StationaryGaussian(NamedTuple):
 
 
 def _check(problem, algorithm, eta, m, post):
-    _check_algorithm(algorithm)
+    check_algorithm(algorithm)
     eta, m, n = noise.check_eta_m(problem, eta, m, wor=_wor(algorithm))
     post = posterior(problem) if post is None else post
     return eta, m, n, post
@@ -414,7 +398,7 @@ def kl_curve(problem, algorithm, etas, m, *, theory="fp", wor_method="full", key
     """The KL divergence (Eq. 46, bits) between the stationary state and the posterior for each
     learning rate in ``etas`` (Fig. 6), from :func:`fp_theory` (``theory="fp"``) or
     :func:`discrete_theory` (``theory="discrete"``, one ``key`` for all eta)."""
-    _check_algorithm(algorithm)
+    check_algorithm(algorithm)
     if theory not in ("fp", "discrete"):
         raise ValueError(f"theory must be 'fp' or 'discrete', got {theory!r}.")
     etas = np.asarray(etas, dtype=np.float64)
@@ -484,7 +468,7 @@ class SimulatedKL(NamedTuple):
 
 def make_algo(problem, algorithm, eta, m):
     """The :mod:`noneq.sim` algorithm for ``"sgld"``, ``"sgworld"`` or ``"sgworld_nc"``."""
-    _check_algorithm(algorithm)
+    check_algorithm(algorithm)
     if algorithm == "sgld":
         return sim.sgld(problem, eta, m)
     return sim.sgworld(problem, eta, m, correction=(algorithm == "sgworld"))
@@ -538,84 +522,11 @@ def simulated_kl(problem, algorithm, eta, m, n_steps, key, *, replicas=8, burn_i
 # ---------------------------------------------------------------------------------------------
 # the algorithms of Fig. 5, as the library runs them
 # ---------------------------------------------------------------------------------------------
-#: the rows of the SGWORLD chapter's code table: (title, key of :func:`algorithm_source`, the
-#: step functions of ``noneq.sim.steps`` shown in that row)
-CODE_TABLE = (
-    ("SGLD (Fig. 5, left): one step", "sgld", (sim.sgld_step,)),
-    ("SGWORLD (Fig. 5, right): one epoch", "sgworld", (sim.sgworld_step,)),
-    ("Shared SGD step (Eq. A1/B2) and WOR epoch", "shared", (sim.sgd_step, sim.sgd_epoch)),
-)
-
-
-def algorithm_source():
-    """The library code of the two algorithms of Fig. 5, {"sgld", "sgworld", "shared"}: the step
-    functions of ``noneq.sim.steps`` that the simulations run (SGLD's step, SGWORLD's epoch,
-    and the SGD step and WOR epoch they share), read with ``inspect.getsource``."""
-    return {key: "\n\n".join(inspect.getsource(f).rstrip() for f in funcs) for _, key, funcs in CODE_TABLE}
-
-
-def algorithms_html():
-    """An HTML table with the SGLD and SGWORLD code of :func:`algorithm_source`, one above the
-    other (side by side they are wider than the book's column); long lines wrap."""
-    src = algorithm_source()
-    pre = '<pre style="font-size:0.8em; margin:0; white-space:pre-wrap; overflow-wrap:anywhere">{}</pre>'
-    row = '<tr><th style="text-align:left">{}</th></tr><tr><td style="text-align:left">{}</td></tr>'
-    body = "".join(row.format(title, pre.format(html.escape(src[key]))) for title, key, _ in CODE_TABLE)
-    return f'<table style="border:none; width:100%">{body}</table>'
 
 
 # ---------------------------------------------------------------------------------------------
 # figures
 # ---------------------------------------------------------------------------------------------
-def plot_kl(ax, curves, sims=(), *, slopes=None):
-    """Fig. 6: KL (bits) against eta on log-log axes. ``curves``: :class:`KLCurve` s (FP theory
-    solid, discrete theory dotted, in the algorithm's colour); ``sims``: :class:`SimulatedKL` s
-    as points with error bars; ``slopes``: optional {algorithm: s} shown in the legend."""
-    styles = {"fp": "-", "discrete": ":"}
-    for c in curves:
-        lab = f"{LABELS[c.algorithm]}, {'Fokker-Planck (paper)' if c.theory == 'fp' else 'discrete time'}"
-        if slopes and c.theory == "fp" and c.algorithm in slopes:
-            lab += rf", $\propto\eta^{{{slopes[c.algorithm]:.1f}}}$"
-        ok = np.isfinite(c.kl) & (c.kl > 0)
-        ax.loglog(c.etas[ok], c.kl[ok], styles[c.theory], color=COLORS[c.algorithm], label=lab)
-    seen = set()
-    for s in sims:
-        lab = None if s.algorithm in seen else f"{LABELS[s.algorithm]}, simulation"
-        seen.add(s.algorithm)
-        ax.errorbar([s.eta], [max(s.kl, 1e-300)], yerr=[[min(2 * s.sem, s.kl * 0.999)], [2 * s.sem]], fmt="o",
-                    color=COLORS[s.algorithm], mec="k", mew=0.6, ms=5, capsize=2, label=lab)
-    ax.set_xlabel(r"learning rate $\eta$")
-    ax.set_ylabel(r"$D_{\mathrm{KL}}(P^s\,\|\,\mathcal{P}_{\mathrm{po}})$ (bits)")
-    return ax
-
-
-def kl_legend(ax, algorithms=ALGORITHMS, *, slopes=None, theories=("fp", "discrete"), sims=True, extra=()):
-    """A compact legend for :func:`plot_kl` below ``ax``: one entry per algorithm (its colour,
-    with the fitted slope from ``slopes`` if given) and one per kind of curve (Fokker-Planck
-    solid, discrete time dotted, simulation points), instead of one per curve.
-    ``extra``: further (handle, label) pairs. Returns the Legend."""
-    from matplotlib.lines import Line2D
-
-    handles, labels = [], []
-    for alg in algorithms:
-        _check_algorithm(alg)
-        handles.append(Line2D([], [], color=COLORS[alg], lw=6, solid_capstyle="butt"))
-        lab = LABELS[alg]
-        if slopes and alg in slopes:
-            lab += rf" (FP $\propto\eta^{{{slopes[alg]:.1f}}}$)"
-        labels.append(lab)
-    kinds = {"fp": (Line2D([], [], color=style.THEORY, ls="-"), "Fokker-Planck (paper)"),
-             "discrete": (Line2D([], [], color=style.THEORY, ls=":"), "discrete time")}
-    for t in theories:
-        handles.append(kinds[t][0])
-        labels.append(kinds[t][1])
-    if sims:
-        handles.append(Line2D([], [], color="0.5", marker="o", mec="k", ls="none"))
-        labels.append("simulation")
-    for h, lab in extra:
-        handles.append(h)
-        labels.append(lab)
-    return style.legend_below(ax, ncol=1, handles=handles, labels=labels)
 
 
 def whitened(post, mean, Sigma, plane=(1, 2)):
@@ -631,84 +542,6 @@ def whitened(post, mean, Sigma, plane=(1, 2)):
     return P @ (np.asarray(mean) - post.theta0), P @ np.asarray(Sigma) @ P.T
 
 
-def plot_ellipses(ax, post, states, plane=(1, 2), level=2.0):
-    """Ellipses (``level`` standard deviations) of the posterior (a circle, drawn as a wide grey
-    band under the other lines so that it stays visible where a state matches it) and of each
-    :class:`StationaryGaussian` in ``states`` (Fokker-Planck solid, discrete dotted), in the
-    whitened coordinates of :func:`whitened` on the eigenvectors ``plane`` of H_0."""
-    t = np.linspace(0, 2 * np.pi, 200)
-    circle = np.stack([np.cos(t), np.sin(t)])
-    ax.plot(level * circle[0], level * circle[1], "-", color="0.6", lw=7, alpha=0.45, zorder=1,
-            solid_capstyle="round", label=r"posterior $\mathcal{P}_{\mathrm{po}}$ (grey band)")
-    for s in states:
-        mu, S = whitened(post, s.mean, s.Sigma, plane)
-        xy = mu[:, None] + level * np.linalg.cholesky(S) @ circle
-        lab = f"{LABELS[s.algorithm]} ({'FP' if s.theory == 'fp' else 'discrete'})"
-        ax.plot(xy[0], xy[1], "-" if s.theory == "fp" else ":", color=COLORS[s.algorithm], lw=1.6, label=lab)
-    a, b = (int(i) + 1 for i in plane)
-    ax.set_xlabel(rf"$\sqrt{{h_{a}}}\,\boldsymbol{{u}}_{a}^T\delta\boldsymbol{{\theta}}$")
-    ax.set_ylabel(rf"$\sqrt{{h_{b}}}\,\boldsymbol{{u}}_{b}^T\delta\boldsymbol{{\theta}}$")
-    ax.set_aspect("equal", adjustable="datalim")
-    return ax
-
-
-def plot_sgworld_state(problem, eta=1e-6, m=10, *, curves=(), plane=(1, 2), key=None, n_samples=2 ** 12,
-                       axes=None, post=None):
-    """The widget's picture at learning rate ``eta``. Left: the posterior and the stationary
-    states of SGLD, SGWORLD and uncorrected SGWORLD (Fokker-Planck theory solid, discrete-time
-    theory dotted) as 2-standard-deviation ellipses in whitened coordinates (:func:`whitened`;
-    default the two stiffest eigenvectors of H_0), where the posterior is a circle. Right: the
-    :class:`KLCurve` s in ``curves`` with the values at ``eta`` marked. Returns (axes, {name:
-    (kl_fp, kl_discrete)}) with inf (and no ellipse) where a theory has no stationary state."""
-
-    post = posterior(problem) if post is None else post
-    if axes is None:
-        _, axes = style.figure("single", nrows=2, height=8.8)   # stacked: one panel per row
-    ax1, ax2 = axes
-    states, kls = [], {}
-    for alg in ALGORITHMS:
-        kl = []
-        for theory in (fp_theory, partial(discrete_theory, key=key, n_samples=n_samples)):
-            try:
-                state = theory(problem, alg, eta, m, post=post)
-                kl.append(kl_bits(state, post))
-                states.append(state)
-            except NoStationaryState:
-                kl.append(np.inf)
-        kls[alg] = tuple(kl)
-    plot_ellipses(ax1, post, states, plane)
-    h, lab = ax1.get_legend_handles_labels()
-    kl_legend(ax1, sims=False, extra=[(h[0], lab[0])])      # colour: algorithm; line: theory
-    ax1.set_title(rf"$\eta$ = {eta:.2g}: 2-$\sigma$ ellipses, whitened")
-    if curves:
-        plot_kl(ax2, curves)
-    for alg in ALGORITHMS:
-        for k, marker in zip(kls[alg], ("o", "s")):
-            if np.isfinite(k) and k > 0:
-                ax2.loglog([eta], [k], marker, color=COLORS[alg], mec="k", ms=7, mfc="none" if marker == "s" else None)
-    ax2.axvline(eta, color="0.5", lw=0.8)
-    ax2.set_xlabel(r"learning rate $\eta$")
-    ax2.set_ylabel(r"$D_{\mathrm{KL}}(P^s\,\|\,\mathcal{P}_{\mathrm{po}})$ (bits)")
-    ax2.set_title("KL at this $\\eta$: circles FP, squares discrete")
-    return axes, kls
-
-
 # ---------------------------------------------------------------------------------------------
 # stored results of the paper-scale script
 # ---------------------------------------------------------------------------------------------
-def load_fig6(path=None):
-    """The simulated KL points written by ``python -m noneq.scripts.fig6``: a dict with a list of
-    :class:`SimulatedKL` under ``"sims"`` and the provenance under ``"provenance"``.
-
-    ``path``: the output folder (default ``data/fig6`` of the course). Verified by
-    ``noneq.store.load``: raises ``noneq.data.DataError`` naming the file and the command that
-    regenerates it (about 10 minutes).
-    """
-    stored = store.load("fig6" if path is None else pathlib.Path(path), "fig6.npz",
-                        regenerate=f"python -m noneq.scripts.fig6 --out {path or 'data/fig6'}")
-    z = stored.arrays
-    sims = [SimulatedKL(str(alg), float(eta), float(kl), float(se), float(b), float(raw), krep, mu, cv, int(ns))
-            for alg, eta, kl, se, b, raw, krep, mu, cv, ns in zip(
-                z["algorithm"], z["eta"], z["kl"], z["sem"], z["bias"], z["kl_raw"], z["kl_replicas"],
-                z["mean"], z["cov"], z["n_samples"])]
-    return {"sims": sims, "provenance": stored.provenance}

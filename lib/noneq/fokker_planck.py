@@ -23,8 +23,8 @@ and "Trajectories, stochastic area and entropy production":
   ``noneq.measure.dft_slope_with_intercept``.
 
 The 2-D examples of the chapters are :func:`example_linear` (a Gaussian NESS) and
-:func:`banana_loss` (a curved valley in equilibrium), and :func:`plot_ness_2d` and
-:func:`plot_entropy_window` are the widgets' figures. The stationary covariance, circulation, velocity field, area matrix and Eq. (27)
+:func:`banana_loss` (a curved valley in equilibrium); the widgets' figures are in
+``noneq.figures.fokker_planck`` and ``noneq.figures.entropy_production``. The stationary covariance, circulation, velocity field, area matrix and Eq. (27)
 itself come from :mod:`noneq.ness`. All arrays are float64; randomness only through explicit
 ``jax.random`` keys; bad input raises ValueError naming the parameter.
 """
@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import ness, style
+from . import ness
 from .validate import concrete as _concrete, eta as _eta, integer as _integer, matrix as _matrix
 from .validate import points as _points, positive as _positive, trajectory as _trajectory
 
@@ -68,9 +68,7 @@ __all__ = [
     "entropy_statistics",
     "entropy_density",
     "ness_fields",
-    "plot_ness_2d",
     "entropy_along_path",
-    "plot_entropy_window",
 ]
 
 
@@ -763,7 +761,7 @@ def entropy_density(H, D, eta, length, sigma, rule="ito"):
 # the widget's figure
 # ---------------------------------------------------------------------------------------------
 def ness_fields(H, D, eta, extent, n=161, n_arrows=21):
-    """Everything :func:`plot_ness_2d` draws for a 2-D linear system (mu = eta I, theta0 = 0):
+    """Everything :func:`noneq.figures.fokker_planck.plot_ness_2d` draws for a 2-D linear system (mu = eta I, theta0 = 0):
     a dict with the grid ``x``, ``y`` (n,), the stationary density ``P`` (n, n) (Eq. C8 with
     Sigma of Eq. 21), the Boltzmann density ``PB`` (n, n) of L = dtheta^T H dtheta / 2 at the
     effective temperature T of Eq. (22), the arrow grid ``ax``, ``ay`` (n_arrows,) with the
@@ -782,67 +780,6 @@ def ness_fields(H, D, eta, extent, n=161, n_arrows=21):
     return dict(x=x, y=y, P=P, PB=PB, ax=ax_, ay=ay_, J=J, Sigma=Sigma, C=C, T=T)
 
 
-def _density_levels(P, n_levels=3):
-    """Contour levels P_max 10^-k, k = n_levels..1 (the paper's factor-10 contours, Fig. 2)."""
-    return P.max() * 10.0 ** -np.arange(n_levels, 0, -1)
-
-
-def plot_ness_2d(angle=30.0, anisotropy=10.0, *, h=(4.0, 1.0), eta=0.01, samples=None, ax=None):
-    """The stationary state of the 2-D linear system :func:`example_linear` (Fig. 2 of the paper
-    in miniature): heat map of P^s (Eq. C8), its contours (dashed, factor 10 apart), the
-    Boltzmann contours exp(-L/T) at the same levels (orange dashed, T of Eq. 22), and the
-    stationary current J^s = v^s P^s (arrows, Eq. 24, C12). ``angle`` is in degrees: the turn
-    of D's principal axis from H's. ``samples`` (K, 2), optional, are drawn as points. The arrow
-    length scale is fixed by the largest current over all angles at this anisotropy, so
-    arrows shrink to nothing as the current vanishes. Returns the Figure.
-    """
-
-    angle = float(angle)
-    if not np.isfinite(angle):
-        raise ValueError(f"angle must be a finite number of degrees, got {angle!r}.")
-    H, D, eta = example_linear(np.deg2rad(angle), anisotropy, h, eta)
-    d_max = np.linalg.eigvalsh(D).max()
-    lim = 3.0 * np.sqrt(d_max / (eta * min(h)))
-    f = ness_fields(H, D, eta, ((-lim, lim), (-lim, lim)))
-    # reference current: 45 degrees, the largest circulation at this anisotropy
-    ref = ness_fields(*example_linear(np.pi / 4, anisotropy, h, eta), ((-lim, lim), (-lim, lim)))
-    j_ref = np.linalg.norm(ref["J"], axis=-1).max()
-    if ax is None:
-        fig, ax = style.figure("single", height=5.6)
-    else:
-        fig = ax.figure
-    ax.imshow(f["P"], origin="lower", extent=(-lim, lim, -lim, lim), cmap="Blues", aspect="equal",
-              interpolation="bilinear")
-    X, Y = np.meshgrid(f["x"], f["y"])
-    ax.contour(X, Y, f["P"], levels=_density_levels(f["P"]), colors=style.THEORY,
-               linestyles="--", linewidths=1.2)
-    ax.contour(X, Y, f["PB"], levels=_density_levels(f["PB"]), colors=style.BOLTZMANN,
-               linestyles="--", linewidths=1.2)
-    if samples is not None:
-        s = np.asarray(samples)
-        ax.plot(s[:, 0], s[:, 1], ".", ms=2, color=style.SIM, alpha=0.35, zorder=1,
-                label="simulation (Eq. 12)")
-    A, B = np.meshgrid(f["ax"], f["ay"])
-    scale = j_ref / (1.2 * (f["ax"][1] - f["ax"][0])) if j_ref > 0 else 1.0
-    show = np.linalg.norm(f["J"], axis=-1) > 0.03 * j_ref  # hide arrows too short to see
-    ax.quiver(A[show], B[show], f["J"][..., 0][show], f["J"][..., 1][show], angles="xy",
-              scale_units="xy", scale=scale, color=style.SIM if samples is None else style.THEORY,
-              width=0.005, zorder=3)
-    ax.plot([], [], "--", color=style.THEORY, label=r"$P^s$ (Eq. C8), factor 10 apart")
-    ax.plot([], [], "--", color=style.BOLTZMANN, label=rf"Boltzmann $e^{{-\mathcal{{L}}/T}}$, $T={f['T']:.2g}$")
-    # the principal axis of D
-    R = rotation(np.deg2rad(angle))
-    ax.plot([-0.95 * lim * R[0, 0], 0.95 * lim * R[0, 0]], [-0.95 * lim * R[1, 0], 0.95 * lim * R[1, 0]],
-            ":", color=style.COLORS["green"], lw=1.2, label="principal axis of $D$")
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_xlabel(r"$\delta\theta_1$")
-    ax.set_ylabel(r"$\delta\theta_2$")
-    ax.set_title(rf"angle {angle:.0f}°, $d_1/d_2={float(anisotropy):.3g}$: $C_{{12}}={f['C'][0, 1]:+.2e}$")
-    style.legend_below(ax, ncol=1)
-    return fig
-
-
 def entropy_along_path(path, theta0, C, Sigma, D):
     """The entropy production of Eq. (27) accumulated along one trajectory: ``path`` (T+1, N)
     gives (T+1,) values S_k = sum_{j<k} v^s(theta_j) . D^{-1} (theta_{j+1} - theta_j), S_0 = 0.
@@ -855,64 +792,3 @@ def entropy_along_path(path, theta0, C, Sigma, D):
     return np.concatenate([[0.0], np.cumsum(steps)])
 
 
-def plot_entropy_window(path, theta0, C, Sigma, D, window_start=0, length=200, *, fig=None):
-    """The Trajectories widget's figure: one stationary trajectory and the entropy production of
-    a window of ``length`` steps that starts at step ``window_start``.
-
-    Top: the trajectory in the plane (grey), the window (coloured, circle at its start, arrow head
-    at its end) and the contours of P^s (black dashed, a factor 10 apart). Bottom: the entropy
-    production S_k of Eq. (27) accumulated from step 0 (:func:`entropy_along_path`) against the
-    mean growth k <sigma>/l of Eq. (29) (dashed), the window shaded; the title gives the window's
-    sigma = S_{start+length} - S_start, positive when the window moved with the current.
-    ``path`` (T+1, 2); ``C``, ``Sigma``, ``D`` (2, 2) as in :mod:`noneq.ness`. Returns the Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    path = np.asarray(path, dtype=float)
-    if path.ndim != 2 or path.shape[1] != 2:
-        raise ValueError(f"path must have shape (T+1, 2), got {path.shape}.")
-    T = path.shape[0] - 1
-    if isinstance(length, bool) or int(length) != length or not 1 <= length <= T:
-        raise ValueError(f"length must be an integer number of steps in [1, {T}], got {length!r}.")
-    length = int(length)
-    if isinstance(window_start, bool) or int(window_start) != window_start or not 0 <= window_start <= T - length:
-        raise ValueError(f"window_start must be an integer step in [0, {T - length}], got {window_start!r}.")
-    a, b = int(window_start), int(window_start) + length
-    Sigma = np.asarray(Sigma, dtype=float)
-    S = entropy_along_path(path, theta0, C, Sigma, D)
-    rate = float(ness.mean_entropy_rate(C, D, Sigma))
-    if fig is None:
-        fig = plt.figure(figsize=(5.6, 6.6), layout="none")  # fixed margins (below)
-    fig.clear()
-    ax, bx = fig.subplots(2, 1, gridspec_kw=dict(height_ratios=(1.25, 1)))
-    lim = 3.2 * np.sqrt(np.diag(Sigma)).max()
-    x, y = grid_axes(((-lim, lim), (-lim, lim)), 121)
-    P = gaussian_density(x, y, np.asarray(theta0, dtype=float), Sigma)
-    ax.contour(x, y, P, levels=_density_levels(P), colors=style.THEORY, linestyles="--", linewidths=1)
-    ax.plot(path[:, 0], path[:, 1], lw=0.5, color="0.75", zorder=1)
-    w = path[a: b + 1]
-    col = style.SIM
-    ax.plot(w[:, 0], w[:, 1], lw=1.2, color=col, zorder=3)
-    ax.plot(*w[0], "o", ms=7, color=col, mfc="white", zorder=4)
-    ax.annotate("", xy=w[-1], xytext=w[-2], zorder=4,
-                arrowprops=dict(arrowstyle="-|>", color=col, lw=1.2, mutation_scale=14))
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_xlabel(r"$\delta\theta_1$")
-    ax.set_ylabel(r"$\delta\theta_2$")
-    k = np.arange(T + 1)
-    bx.axvspan(a, b, color=col, alpha=0.15, lw=0)
-    bx.plot(k, S, color=style.THEORY, lw=1, label=r"$S_k$ (Eq. 27)")
-    bx.plot(k, rate * k, "--", color=style.BOLTZMANN, lw=1.4, label=r"$k\,\langle\sigma\rangle/\ell$ (Eq. 29)")
-    bx.plot([a, b], S[[a, b]], "o", ms=5, color=col)
-    bx.set_xlabel(r"step $k$")
-    bx.set_ylabel(r"accumulated $\sigma$")
-    bx.legend(loc="upper left", frameon=False)
-    sig = S[b] - S[a]
-    bx.set_title(rf"window of {length} steps from $k$ = {a}: $\sigma$ = {sig:+.2f} "
-                 rf"(mean {rate * length:.2f})")
-    engine = fig.get_layout_engine()
-    if engine is None or engine.adjust_compatible:  # fixed margins: the frames of a twin do not jump
-        fig.subplots_adjust(left=0.15, right=0.96, bottom=0.08, top=0.98, hspace=0.32)
-    return fig

@@ -91,3 +91,35 @@ def minimum(problem, theta_init=None, *, tol=1e-9, max_iter=100):
     ``theta_init`` defaults to ``problem.theta_init``. Returns an array of shape (N,).
     """
     return newton(problem, theta_init, tol=tol, max_iter=max_iter).theta
+
+
+def loss_slice(problem, theta0, alpha, beta, span_alpha, span_beta, n=81):
+    """The loss on a plane through ``theta0``: L(theta0 + a e_alpha + b e_beta) - L(theta0).
+
+    ``alpha``, ``beta`` are the paper's 1-based parameter labels (6, 7 for Fig. 2).
+    Returns ``(a, b, dL)`` with ``a`` shape (n,), ``b`` shape (n,), ``dL`` shape (n, n) indexed
+    ``[j, i]`` for (a_i, b_j) (the orientation ``contour(a, b, dL)`` expects).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    N = problem.N
+    for name, idx in (("alpha", alpha), ("beta", beta)):
+        if isinstance(idx, bool) or int(idx) != idx or not 1 <= int(idx) <= N:
+            raise ValueError(f"{name} must be a parameter label in 1..{N}, got {idx!r}.")
+    if int(alpha) == int(beta):
+        raise ValueError(f"alpha and beta must differ, got {alpha} twice.")
+    for name, s in (("span_alpha", span_alpha), ("span_beta", span_beta)):
+        if not (np.isfinite(s) and s > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {s!r}.")
+    if int(n) < 3:
+        raise ValueError(f"n must be >= 3, got {n}.")
+    theta0 = problem.check_theta(theta0, "theta0")
+    a = jnp.linspace(-span_alpha, span_alpha, int(n))
+    b = jnp.linspace(-span_beta, span_beta, int(n))
+    ea = jnp.zeros(N).at[int(alpha) - 1].set(1.0)
+    eb = jnp.zeros(N).at[int(beta) - 1].set(1.0)
+    L0 = problem.loss(theta0)
+    grid = theta0 + a[None, :, None] * ea + b[:, None, None] * eb  # (n, n, N)
+    values = jax.vmap(jax.vmap(problem.loss))(grid) - L0
+    return np.asarray(a), np.asarray(b), np.asarray(values)

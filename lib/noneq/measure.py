@@ -37,7 +37,6 @@ __all__ = [
     "standard_error",
     "BatchMeans",
     "batch_means",
-    "pair_indices",
     "hist_edges",
     "run_segments",
     "pooled_covariance",
@@ -51,6 +50,7 @@ __all__ = [
     "DFTFit",
     "dft_slope_through_origin",
     "dft_slope_with_intercept",
+    "loglog_slope",
 ]
 
 #: sub-chunk of samples for the midpoint-rule entropy production of a recorded path (bounds memory)
@@ -99,16 +99,6 @@ def batch_means(x, n_batches):
 # ---------------------------------------------------------------------------------------------
 # segmented stationary runs
 # ---------------------------------------------------------------------------------------------
-def pair_indices(pair, N):
-    """The 0-based indices (i, j) of a ``pair`` of the paper's 1-based parameter labels (a, b),
-    1 <= a != b <= N (e.g. (6, 7) for Fig. 2)."""
-    try:
-        a, b = (int(p) for p in pair)
-    except (TypeError, ValueError):
-        raise ValueError(f"pair must be two parameter labels in 1..{N}, got {pair!r}.") from None
-    if not (1 <= a <= N and 1 <= b <= N) or a == b:
-        raise ValueError(f"pair must be two different parameter labels in 1..{N}, got {pair!r}.")
-    return a - 1, b - 1
 
 
 def hist_edges(Sigma, centre, origin, pair=(6, 7), width=5.0, bins=80):
@@ -116,7 +106,7 @@ def hist_edges(Sigma, centre, origin, pair=(6, 7), width=5.0, bins=80):
     (a, b): ``bins`` bins over centre +- ``width`` marginal standard deviations sqrt(Sigma_aa).
     Returns two arrays of shape (bins+1,)."""
     Sigma = np.asarray(Sigma, dtype=float)
-    i, j = pair_indices(pair, Sigma.shape[0])
+    i, j = validate.pair_indices(pair, Sigma.shape[0])
     if not (np.isfinite(width) and width > 0) or int(bins) < 2:
         raise ValueError(f"width must be > 0 and bins >= 2, got width={width!r}, bins={bins!r}.")
     c = np.asarray(centre, dtype=float) - np.asarray(origin, dtype=float)
@@ -200,7 +190,7 @@ def run_segments(problem, theory, n_segments, segment_steps, key, *, burn_in_ste
         if entropy is None and sigma_edges is not None:
             raise ValueError("sigma_edges needs entropy=(C, Sigma, D).")
         origin = centre if origin is None else np.asarray(problem.check_theta(origin, "origin"))
-        i, j = pair_indices(pair, problem.N)
+        i, j = validate.pair_indices(pair, problem.N)
         if edges2d is None:
             edges2d = hist_edges(theory.Sigma, centre, origin, pair)
         ea, eb = (np.asarray(e, dtype=float) for e in edges2d)
@@ -490,3 +480,20 @@ def dft_slope_with_intercept(s, y, err):
     cov = np.linalg.inv(F)
     chi2 = float(np.sum(((y + x) / e) ** 2))
     return DFTFit(float(coef[1]), float(np.sqrt(cov[1, 1])), chi2, int(x.size))
+
+
+def loglog_slope(x, y, x_max=None, x_min=None):
+    """The exponent s of a power law y ~ x^s, least squares of log y against log x over the
+    finite positive points with x_min <= x <= x_max. Returns (s, prefactor)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {x.shape} and {y.shape}.")
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if x_max is not None:
+        keep &= x <= x_max
+    if x_min is not None:
+        keep &= x >= x_min
+    if keep.sum() < 2:
+        raise ValueError("loglog_slope needs at least two finite positive points in range.")
+    s, c = np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)
+    return float(s), float(np.exp(c))

@@ -1,4 +1,4 @@
-"""Minibatch noise measured and plotted: the chapters "SGD with replacement" and "SGD without
+"""Minibatch noise measured: the chapters "SGD with replacement" and "SGD without
 replacement" (Sec. 3.1-3.2, 4.1, App. A-B, Fig. 1C).
 
 The theory lives in :mod:`noneq.noise` (D, D-hat, L-hat) and :mod:`noneq.stationary` (Sigma);
@@ -10,14 +10,14 @@ the simulations in :mod:`noneq.sim`. This module holds what the two chapters do 
   :func:`einstein_violation` measures how far D is from mu = eta I; :func:`scaling_factor` is the
   exact factor behind the approximate eta/m scaling of the stationary state.
 * Fig. 1C: :func:`paper_initial_point`, :func:`log_grid`, :func:`summarize_runs`,
-  :func:`loss_relaxation` (the quadratic-model loss of an ensemble, its plateau at t = inf),
-  :func:`load_fig1c` (the stored paper-scale run of ``python -m noneq.scripts.fig1c``),
-  :func:`plot_fig1c`.
+  :func:`loss_relaxation` (the quadratic-model loss of an ensemble, its plateau at t = inf);
+  the paper-scale runs are stored by ``python -m noneq.scripts.sgd_wr`` and read by
+  ``noneq.scripts.sgd_wr.load``.
 * WOR (Sec. 3.2): :func:`epoch_displacements` (many single epochs of the epoch map, Eq. 15),
   :func:`drift_chi2`, :func:`noneq.noise.diffusion_wor_paper` (Eq. B18 exactly as printed),
   :func:`time_average_covariance`, :func:`stationary_mean` (batch-means errors of
   ``noneq.measure.batch_means``).
-* Widgets: :func:`plot_wr_noise`, :func:`plot_wor_shift` (plain functions the chapters wrap).
+* Figures and the widgets' functions: ``noneq.figures.sgd_wr`` and ``noneq.figures.sgd_wor``.
 
 Conventions: ``problem`` is a :class:`noneq.problems.Problem`; ``eta`` the learning rate;
 ``m`` the minibatch size; n = M/m. Randomness only through explicit ``jax.random`` keys.
@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import measure, noise, sim, stationary, store, style, validate
+from . import measure, noise, sim, validate
 
 __all__ = [
     "wr_noise",
@@ -47,9 +47,6 @@ __all__ = [
     "log_grid",
     "summarize_runs",
     "loss_relaxation",
-    "Fig1CData",
-    "load_fig1c",
-    "plot_fig1c",
     "epoch_displacements",
     "drift_chi2",
     "time_average_covariance",
@@ -57,8 +54,6 @@ __all__ = [
     "StationaryMean",
     "stationary_mean",
     "covariance_ellipse",
-    "plot_wr_noise",
-    "plot_wor_shift",
 ]
 
 #: the paper's hyperparameters for the regression example (Sec. 4.1)
@@ -331,95 +326,6 @@ def loss_relaxation(theory, H0, theta0, L0, t, theta_start=None):
     return out if out.ndim else float(out)
 
 
-class Fig1CData(NamedTuple):
-    """The stored paper-scale runs of ``python -m noneq.scripts.fig1c`` (see :func:`load_fig1c`).
-
-    ``steps`` (G,): the log-spaced record steps; ``wr_mean``, ``wr_sem``, ``wor_mean``,
-    ``wor_sem`` (G,): mean and standard error over runs of L/L(theta_0) - 1; ``diff_mean``,
-    ``diff_sem`` (G,): the same for the run-by-run difference WR - WOR; ``late`` dict: the
-    averages over the last ``late_window`` steps (wr, wor, diff and their sems); ``theta_init``
-    (N,); ``final_wr``, ``final_wor`` (runs,): each run's final relative loss; ``wor_mean_run``
-    dict: the long stationary WOR runs, one per learning rate ``eta`` (J,): ``mean`` (J, N),
-    ``se`` (J, N), ``batch_means`` (J, B, N), ``cov`` (J, N, N), ``n_epochs`` (J,), ``theta_hat0``
-    (J, N), and ``theta0`` (N,); ``random_starts`` dict: WR runs
-    from random starts (``init`` (R, N), ``final`` (R,) relative loss, ``theta_final`` (R, N));
-    ``provenance`` dict (command, seed, parameters, version, wall times, date).
-    """
-    steps: np.ndarray
-    wr_mean: np.ndarray
-    wr_sem: np.ndarray
-    wor_mean: np.ndarray
-    wor_sem: np.ndarray
-    diff_mean: np.ndarray
-    diff_sem: np.ndarray
-    late: dict
-    theta_init: np.ndarray
-    final_wr: np.ndarray
-    final_wor: np.ndarray
-    wor_mean_run: dict
-    random_starts: dict
-    provenance: dict
-
-
-def load_fig1c(folder=None) -> Fig1CData:
-    """Load the stored Fig. 1C runs from ``folder`` (default ``data/fig1c``).
-
-    Verified by ``noneq.store.load``: raises :class:`noneq.store.DataError` (a ValueError) naming
-    the file, what is wrong and the command that regenerates it:
-    ``python -m noneq.scripts.fig1c --out data/fig1c`` (about 15 minutes on 2 cores).
-    """
-    import pathlib
-
-    stored = store.load("fig1c" if folder is None else pathlib.Path(folder), "fig1c.npz",
-                        regenerate=f"python -m noneq.scripts.fig1c --out {folder or 'data/fig1c'}")
-    a, prov = stored.arrays, stored.provenance
-    late = {k[5:]: float(a[k]) for k in a if k.startswith("late_")}
-    late["window"] = int(prov["parameters"]["late_window"])
-    run = {k[5:]: a[k] for k in a if k.startswith("stat_")}
-    starts = {k[7:]: a[k] for k in a if k.startswith("starts_")}
-    return Fig1CData(a["steps"], a["wr_mean"], a["wr_sem"], a["wor_mean"], a["wor_sem"], a["diff_mean"],
-                     a["diff_sem"], late, a["theta_init"], a["final_wr"], a["final_wor"], run, starts, prov)
-
-
-def plot_fig1c(steps, curves, levels=None, ax=None, *, live=None, legend=True):
-    """The paper's Fig. 1C: L/L(theta_0) - 1 against the training step, log-log.
-
-    curves : dict scheme -> (mean, sem) at ``steps`` (schemes "wr", "wor"), drawn as points with
-    error bars (simulation); levels : dict scheme -> plateau level (theory, dashed lines);
-    live : optional dict scheme -> (steps, mean, sem) of a short independent run (open squares,
-    every third point). Step 0 is not drawn on the log axis. Returns the Axes.
-    """
-
-    if ax is None:
-        _, ax = style.figure("single")
-    colors = {"wr": style.WR, "wor": style.WOR}
-    names = {"wr": "WR", "wor": "WOR"}
-    steps = np.asarray(steps)
-    keep = steps > 0
-    for s, (mean, sem) in curves.items():
-        mean, sem = np.asarray(mean)[keep], np.asarray(sem)[keep]
-        ax.plot(steps[keep], mean, style.SCHEME[s]["marker"], ms=3, color=colors[s], label=f"{names[s]} simulation")
-        ax.fill_between(steps[keep], np.maximum(mean - 2 * sem, 1e-12), mean + 2 * sem, color=colors[s],
-                        alpha=0.25, lw=0)
-    for j, (s, (st, mean, sem)) in enumerate((live or {}).items()):
-        st = np.asarray(st)
-        k = np.flatnonzero(st > 0)[j::3]          # interleaved, so that both schemes stay visible
-        ax.errorbar(st[k], np.asarray(mean)[k], yerr=2 * np.asarray(sem)[k], fmt="D" if s == "wr" else "^",
-                    ms=6, mfc="none", mew=1.2, color=colors.get(s, style.SIM), mec=style.THEORY, elinewidth=0.8,
-                    zorder=5, label=f"{names[s]} live run")
-    for s, level in (levels or {}).items():
-        ax.axhline(level, ls=style.SCHEME[s]["ls"] if s in colors else ":", lw=1.4,
-                   color=colors[s] if s in colors else style.THEORY,
-                   label=f"{names.get(s, s)} plateau (theory)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training step $t$")
-    ax.set_ylabel(r"$\mathcal{L}(\boldsymbol{\theta}_t)/\mathcal{L}(\boldsymbol{\theta}_0) - 1$")
-    if legend:
-        style.legend_below(ax, ncol=2)
-    return ax
-
-
 # ---------------------------------------------------------------------------------------------
 # WOR epochs (Sec. 3.2, App. B)
 # ---------------------------------------------------------------------------------------------
@@ -542,109 +448,3 @@ def covariance_ellipse(Sigma2, center=(0.0, 0.0), n_sigma=1.0, n=200):
     return np.asarray(center, dtype=np.float64)[:, None] + n_sigma * V @ (np.sqrt(w)[:, None] * circle)
 
 
-def _tex(x):
-    """A number for a mathtext label: 2e-07 -> 2 \\times 10^{-7}, 0.5 -> 0.5."""
-    text = f"{x:.2g}"
-    if "e" not in text:
-        return text
-    mant, exp = text.split("e")
-    return rf"10^{{{int(exp)}}}" if mant == "1" else rf"{mant} \times 10^{{{int(exp)}}}"
-
-
-def _plane(theory, alpha, beta, scale):
-    i, j = alpha - 1, beta - 1
-    S = theory.Sigma[np.ix_([i, j], [i, j])]
-    return S / np.outer(scale, scale)
-
-
-def plot_wr_noise(problem, theta0, eta=PAPER_ETA, m=PAPER_M, *, reference=None, axes=None):
-    """Widget logic for "SGD with replacement": the WR noise and stationary state at (eta, m).
-
-    Left: the eigenvalues of D/eta (Eq. 14), which would all be equal under the Einstein
-    relation, for (eta, m) and the paper's reference (1e-7, 10). Right: the 1-sigma ellipse of
-    the stationary distribution (Eq. 21) in the plane (dtheta_6/Theta_6, dtheta_7/Theta_7) of
-    Fig. 2, Theta_a = Sigma_aa^{1/2} of the reference. Along the line eta/m = const the ellipse
-    stays the same up to the factor (n - c)/(n - 1) (:func:`scaling_factor`).
-
-    ``reference``: a WR :class:`noneq.stationary.Theory` at the paper's parameters (computed if
-    None). Returns the Figure.
-    """
-
-    ref = reference if reference is not None else stationary.theory(problem, "wr", PAPER_ETA, PAPER_M, theta0=theta0)
-    eta, m, _ = noise.check_eta_m(problem, eta, m)
-    # at m = M there is no noise (D = 0) and no stationary spread
-    th = stationary.theory(problem, "wr", eta, m, theta0=theta0) if m < problem.M else None
-    if axes is None:
-        fig, axes = style.figure("single", nrows=2, height=7.6)   # stacked: one panel per row
-    ax1, ax2 = axes
-    fig = ax1.figure
-    k = np.arange(1, problem.N + 1)
-    ax1.semilogy(k, np.linalg.eigvalsh(ref.D) / ref.eta, "o", mfc="none", color=style.THEORY,
-                 label=rf"reference $\eta = 10^{{-7}}$, $m = {PAPER_M}$")
-    if th is not None:
-        ax1.semilogy(k, np.linalg.eigvalsh(th.D) / th.eta, "o", color=style.WR,
-                     label=rf"$\eta = {_tex(eta)}$, $m = {m}$")
-    ax1.set_xlabel("eigenvalue index")
-    ax1.set_ylabel(r"eigenvalues of $D/\eta$")
-    ax1.set_title("Einstein relation: all equal")
-    ax1.legend(loc="upper left")
-    scale = np.sqrt(np.diag(ref.Sigma)[[5, 6]])
-    x, y = covariance_ellipse(_plane(ref, 6, 7, scale))
-    ax2.plot(x, y, "--", color=style.THEORY, label="reference")
-    if th is not None:
-        x, y = covariance_ellipse(_plane(th, 6, 7, scale))
-        ax2.plot(x, y, color=style.WR, label=rf"$\eta/m = {_tex(eta / m)}$")
-        size = np.trace(th.Sigma) / np.trace(ref.Sigma)
-    else:
-        ax2.text(0, 0.3, "m = M: gradient descent, no noise", ha="center", color=style.WR)
-        size = 0.0
-    ax2.plot(0, 0, "*", ms=12, color=style.BOLTZMANN, label=r"$\boldsymbol{\theta}_0$")
-    ax2.set_title(rf"size $\mathrm{{tr}}\,\Sigma/\mathrm{{tr}}\,\Sigma_\mathrm{{ref}}$ = {size:.3g}"
-                  rf" (ideal: {eta / m / (PAPER_ETA / PAPER_M):.3g})")
-    ax2.set_xlabel(r"$\delta\theta_6/\Theta_6$")
-    ax2.set_ylabel(r"$\delta\theta_7/\Theta_7$")
-    ax2.set_aspect("equal", adjustable="datalim")
-    style.legend_below(ax2, ncol=3)
-    return fig
-
-
-def plot_wor_shift(problem, theta0, eta=PAPER_ETA, m=PAPER_M, *, reference=None, axes=None):
-    """Widget logic for "SGD without replacement": the shifted centre and the two ellipses.
-
-    Left: the shift theta-hat_0 - theta_0 (Eq. 16) of each parameter, in units of the
-    reference WR fluctuation Theta_a = Sigma_aa^{1/2} at the paper's (1e-7, 10). Right: in the
-    plane (dtheta_6/Theta_6, dtheta_7/Theta_7), the 1-sigma ellipses of the WR stationary state
-    (centred on theta_0, star) and of the WOR one (centred on theta-hat_0, dot; per epoch,
-    drawn 10x enlarged so that it is visible). Returns the Figure.
-    """
-
-    ref = reference if reference is not None else stationary.theory(problem, "wr", PAPER_ETA, PAPER_M, theta0=theta0)
-    wr = stationary.theory(problem, "wr", eta, m, theta0=theta0)
-    wor = stationary.theory(problem, "wor", eta, m, theta0=theta0)
-    if axes is None:
-        fig, axes = style.figure("single", nrows=2, height=7.6)   # stacked: one panel per row
-    ax1, ax2 = axes
-    fig = ax1.figure
-    Theta = np.sqrt(np.diag(ref.Sigma))
-    shift = (wor.theta0 - np.asarray(theta0)) / Theta
-    k = np.arange(1, problem.N + 1)
-    ax1.axhline(0, color=style.THEORY, lw=0.8)
-    ax1.bar(k, shift, color=style.WOR, label=r"$(\hat\theta_{0,\alpha} - \theta_{0,\alpha})/\Theta_\alpha$")
-    ax1.set_xticks(k, [rf"$\theta_{a}$" for a in k])
-    ax1.set_ylabel(r"shift / $\Theta_\alpha$")
-    ax1.set_title(rf"$\eta = {_tex(eta)}$: $|\hat{{\boldsymbol{{\theta}}}}_0 - \boldsymbol{{\theta}}_0|"
-                  rf" = {_tex(np.linalg.norm(wor.theta0 - np.asarray(theta0)))}$")
-    ax1.legend(loc="best")
-    scale = Theta[[5, 6]]
-    c = shift[[5, 6]]
-    x, y = covariance_ellipse(_plane(wr, 6, 7, scale))
-    ax2.plot(x, y, color=style.WR, label="WR (Eq. 21)")
-    x, y = covariance_ellipse(100 * _plane(wor, 6, 7, scale), center=c)
-    ax2.plot(x, y, color=style.WOR, ls=style.SCHEME["wor"]["ls"], label="WOR, 10x enlarged")
-    ax2.plot(0, 0, "*", ms=12, color=style.BOLTZMANN, label=r"$\boldsymbol{\theta}_0$")
-    ax2.plot(*c, "o", ms=6, color=style.WOR, mec="white", label=r"$\hat{\boldsymbol{\theta}}_0$")
-    ax2.set_xlabel(r"$\delta\theta_6/\Theta_6$")
-    ax2.set_ylabel(r"$\delta\theta_7/\Theta_7$")
-    ax2.set_aspect("equal", adjustable="datalim")
-    style.legend_below(ax2, ncol=2)
-    return fig

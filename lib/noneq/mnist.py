@@ -1,8 +1,8 @@
-"""Analysis and figures of the chapter "The MNIST network out of equilibrium" (Sec. 4.2, and the
+"""Analysis of the chapter "The MNIST network out of equilibrium" (Sec. 4.2, and the
 MNIST parts of Sec. 4.3-4.4: the paper's Fig. 3B, Fig. 4A right and Fig. 4C top).
 
 The problem is :func:`noneq.problems.mnist_linear` (N = 490, M = 60,000) at the paper's
-eta = 1e-4, m = 100 (n = 600 steps per epoch). Four layers:
+eta = 1e-4, m = 100 (n = 600 steps per epoch). Three parts:
 
 * trainability (Sec. 3.1): :func:`gradient_activity` counts, per parameter, the data points
   whose per-sample gradient moves it; :func:`trainable_mask` thresholds it;
@@ -12,58 +12,44 @@ eta = 1e-4, m = 100 (n = 600 steps per epoch). Four layers:
   (Eq. 27) of the kept parameters only;
 * running: :func:`sample_state` draws a start from the theory's Gaussian (Eq. 20) for
   ``noneq.measure.run_segments`` (one long stationary simulation as consecutive segments
-  of :func:`noneq.sim.stationary`), ``noneq.measure.pool`` combines the segments;
-  :func:`pack` / :func:`load_results` store and read them
-  (``python -m noneq.scripts.stationary_mnist`` writes ``data/stationary-mnist``);
+  of :func:`noneq.sim.stationary`), ``noneq.measure.pool`` combines the segments
+  (``python -m noneq.scripts.mnist`` stores them in ``data/mnist``, and
+  ``noneq.scripts.mnist.load`` reads them);
 * analysis: ``noneq.measure.compare`` sets all N(N+1)/2 = 120,295 distinct elements of
   Sigma, or the N(N-1)/2 of C, against theory; here :func:`circulation_floor`,
   :func:`second_moment`, :func:`covariance_se` (the error Sigma's elements must have),
   :func:`binned_errors`, :func:`scaled_sigma` (the exact dependence of the predicted Sigma on
-  eta and m);
-* figures: :func:`plot_elements_density` (Fig. 3B), :func:`noneq.plots.plot_exp_sigma` (Fig. 4A),
-  :func:`plot_mean_sigma` (Fig. 4C), :func:`plot_sigma_spectrum` (the widget).
+  eta and m).
+
+The figures (Figs. 3B, 4A, 4C and the widget's spectrum) are in ``noneq.figures.mnist``.
 
 Units: WR quantities are per SGD step, WOR per epoch (:mod:`noneq.stationary`).
 """
 from __future__ import annotations
 
-import pathlib
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import measure, ness, noise, stationary, store, style, validate
+from . import ness, noise, stationary, validate
 
 __all__ = [
-    "ETA",
-    "M_BATCH",
-    "DATA_NAME",
-    "FILE_NAME",
     "gradient_activity",
     "trainable_mask",
     "restrict_theory",
     "embed_entropy_theory",
     "sample_state",
-    "pack",
-    "unpack",
-    "load_results",
     "circulation_floor",
     "second_moment",
     "covariance_se",
     "binned_errors",
     "scaled_sigma",
-    "plot_elements_density",
-    "plot_sigma_spectrum",
-    "plot_mean_sigma",
 ]
 
 #: the paper's hyperparameters for MNIST (Sec. 4.2)
 ETA, M_BATCH = 1e-4, 100
-#: folder under data/ and file written by ``python -m noneq.scripts.stationary_mnist``
-DATA_NAME = "stationary-mnist"
-FILE_NAME = "stationary_mnist.npz"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,64 +186,6 @@ def sample_state(theory, key):
 # ---------------------------------------------------------------------------------------------
 # storage: upper triangles in float32 (Sigma ~1e-7 .. 1e-17 keeps 7 digits)
 # ---------------------------------------------------------------------------------------------
-#: the entropy statistics stored per scheme (keys "<scheme>_ent_<name>"); rate = mean / windows is derived
-_ENTROPY_STORED = ("windows", "n", "mean", "mean_se", "mean_exp", "mean_exp_se", "counts", "edges")
-
-
-def _log16(x):
-    with np.errstate(divide="ignore"):
-        return np.log10(np.asarray(x, dtype=float)).astype(np.float16)
-
-
-def pack(pooled, prefix):
-    """The arrays to store for one scheme (keys start with ``prefix``): the upper triangles of
-    Sigma (with the diagonal) and of the area rate (without) as float32 (7 digits), their
-    standard errors as log10 in float16 (2% precision: enough for an error), the mean and its
-    error as float64, the entropy statistics if present."""
-    N = pooled.cov.shape[0]
-    iu, iu1 = np.triu_indices(N), np.triu_indices(N, 1)
-    out = {"n": np.asarray(pooled.n), "segments": np.asarray(pooled.segments),
-           "mean": pooled.mean, "mean_se": pooled.mean_se,
-           "sigma": pooled.cov[iu].astype(np.float32), "sigma_log10se": _log16(pooled.cov_se[iu]),
-           "area": pooled.area[iu1].astype(np.float32), "area_log10se": _log16(pooled.area_se[iu1])}
-    if pooled.entropy:
-        out.update({f"ent_{k}": np.asarray(pooled.entropy["ito"][k]) for k in _ENTROPY_STORED})
-    return {f"{prefix}_{k}": v for k, v in out.items()}
-
-
-def unpack(arrays, prefix):
-    """Inverse of :func:`pack`: a :class:`noneq.measure.Pooled` (float64 matrices) for one scheme."""
-    g = lambda k: np.asarray(arrays[f"{prefix}_{k}"])  # noqa: E731
-    N = len(g("mean"))
-    iu, iu1 = np.triu_indices(N), np.triu_indices(N, 1)
-
-    def sym(v, sign=1.0, diag=True):
-        A = np.zeros((N, N))
-        A[iu if diag else iu1] = v
-        return A + sign * np.triu(A, 1).T
-
-    entropy = {}
-    if f"{prefix}_ent_n" in arrays:
-        e = {k: g(f"ent_{k}") for k in _ENTROPY_STORED}
-        e.update(rate=e["mean"] / e["windows"], rate_se=e["mean_se"] / e["windows"])
-        entropy["ito"] = e
-    return measure.Pooled(int(g("n")), int(g("segments")), g("mean"), g("mean_se"),
-                  sym(g("sigma").astype(float)), sym(10.0 ** g("sigma_log10se").astype(float)),
-                  sym(g("area").astype(float), -1.0, False), sym(10.0 ** g("area_log10se").astype(float), 1.0, False),
-                  entropy)
-
-
-def load_results(folder=None):
-    """The stored stationary MNIST runs: ``(results, provenance)`` with results a dict
-    {"wr": Pooled, "wor": Pooled, ...} (schemes present in the file) and provenance the dict
-    of PROVENANCE.json (``folder``, default ``data/stationary-mnist``). Verified by
-    ``noneq.store.load``: raises ``noneq.data.DataError`` naming the file and the command that
-    regenerates it (about 21 minutes on 2 CPU cores)."""
-    stored = store.load(DATA_NAME if folder is None else pathlib.Path(folder), FILE_NAME,
-                        regenerate=f"python -m noneq.scripts.stationary_mnist --out {folder or 'data/' + DATA_NAME}")
-    arrays = stored.arrays
-    schemes = sorted({k.split("_", 1)[0] for k in arrays if k.endswith("_sigma")})
-    return {s: unpack(arrays, s) for s in schemes}, stored.provenance
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,71 +315,3 @@ def scaled_sigma(theory, eta, m, M):
     return factor * np.asarray(theory.Sigma)
 
 
-def plot_elements_density(ax, comparison, *, colors=None, label="", alpha=0.05, size=2.0, lim=None):
-    """Fig. 3B: |simulation| against |theory| for the distinct matrix elements of one
-    :class:`noneq.measure.Comparison`, log-log, one point per element (small alpha: up to 120k points), split
-    by the sign of the theory value (``colors`` = (positive, negative)), and the line
-    simulation = theory. ``lim``: axis limits (both axes); default: the data's range.
-    Returns ax."""
-    colors = colors or (style.COLORS["blue"], style.BOLTZMANN)
-    if len(colors) != 2:
-        raise ValueError(f"colors must be two colours (theory > 0, theory < 0), got {colors!r}.")
-    t, s = np.abs(comparison.theory), np.abs(comparison.sim)
-    for sign, color, word in ((-1, colors[1], "< 0"), (1, colors[0], "> 0")):
-        sel = np.sign(comparison.theory) == sign
-        ax.scatter(t[sel], s[sel], s=size, color=color, alpha=alpha, lw=0, rasterized=True)
-        ax.scatter([], [], s=12, color=color, label=f"{label} theory {word} ({sel.sum():,})")
-    good = s > 0
-    lim = lim if lim is not None else (min(t.min(), s[good].min()) / 3, max(t.max(), s.max()) * 3)
-    ax.plot(lim, lim, color=style.THEORY, lw=1, label="simulation = theory")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(lim)
-    ax.set_ylim(lim)
-    return ax
-
-
-def plot_sigma_spectrum(theory_wr, theory_wor, eta=ETA, m=M_BATCH, M=60000, ax=None):
-    """The widget's figure: the eigenvalues of the predicted stationary covariance, largest
-    first, for WR and WOR SGD at learning rate ``eta`` and batch size ``m``, scaled exactly from
-    the reference theories (:func:`scaled_sigma`; WR Eq. 14 and 21, WOR Eq. B21 and 21), with the
-    reference spectra as thin lines. Returns (ax, dict) with the two spectra ("WR", "WOR"), the
-    ratio of the total variances tr Sigma_WR / tr Sigma_WOR ("trace_ratio") and the median over
-    the parameters of Sigma_WR,aa / Sigma_WOR,aa ("median_diag_ratio")."""
-
-    if ax is None:
-        _, ax = style.figure("single", height=4.0)
-    out, diag = {}, {}
-    for th, color, label in ((theory_wr, style.WR, "WR"), (theory_wor, style.WOR, "WOR")):
-        ref = np.linalg.eigvalsh(np.asarray(th.Sigma))[::-1]
-        ax.plot(np.arange(1, len(ref) + 1), ref, color=color, lw=1.0, alpha=0.7, ls=":",
-                label=f"{label}, reference ($\\eta = {th.eta:g}$, $m = {th.m}$)")
-        S = scaled_sigma(th, eta, m, M)
-        w = np.linalg.eigvalsh(S)[::-1]
-        ax.plot(np.arange(1, len(w) + 1), w, color=color, lw=2.2, ls=style.SCHEME[label.lower()]["ls"],
-                label=f"{label}, $\\eta = {eta:.2g}$, $m = {m}$")
-        out[label], diag[label] = w, np.diag(S)
-    out["trace_ratio"] = float(out["WR"].sum() / out["WOR"].sum())
-    out["median_diag_ratio"] = float(np.median(diag["WR"] / diag["WOR"]))
-    ax.set_yscale("log")
-    ax.set_xlabel("rank of the eigenvalue of $\\Sigma$")
-    ax.set_ylabel("eigenvalue of $\\Sigma$")
-    ax.set_title(f"tr $\\Sigma_{{WR}}$ / tr $\\Sigma_{{WOR}}$ = {out['trace_ratio']:.2g}, "
-                 f"median $\\Sigma_{{WR,aa}} / \\Sigma_{{WOR,aa}}$ = {out['median_diag_ratio']:.2g}")
-    style.legend_below(ax, ncol=1)
-    return ax, out
-
-
-def plot_mean_sigma(ax, entropy, rate, color=None):
-    """Fig. 4C (top): the mean entropy production <sigma> against the window length l,
-    simulation (points, 2 standard errors) and Eq. (29), <sigma> = l x ``rate`` (line)."""
-    l = np.asarray(entropy["windows"], dtype=float)
-    grid = np.linspace(0, l.max() * 1.1, 50)
-    ax.plot(grid, rate * grid, color=style.THEORY, label=f"Eq. (29): $\\langle\\sigma\\rangle = {rate:.4g}\\,\\ell$")
-    ax.errorbar(l, entropy["mean"], yerr=2 * np.asarray(entropy["mean_se"]), fmt="o", color=color or style.SIM,
-                label="simulation (WR)")
-    ax.set_xlabel(r"window length $\ell$ (steps)")
-    ax.set_ylabel(r"$\langle\sigma\rangle$")
-    ax.set_xlim(0, l.max() * 1.1)
-    ax.set_ylim(0, None)
-    return ax

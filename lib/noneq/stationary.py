@@ -16,7 +16,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from . import landscape, ness, noise
+from . import landscape, ness, noise, validate
 
 __all__ = ["Theory", "theory"]
 
@@ -90,3 +90,55 @@ def theory(problem, scheme, eta, m, *, theta0=None, wor_method="full"):
     else:
         rate = float(ness.mean_entropy_rate(C, D, Sigma))
     return Theory(scheme, eta, m, unit, np.asarray(jnp.asarray(centre)), H, D, Sigma, C, rate)
+
+
+def marginal(Sigma, C, pair=(6, 7)):
+    """The 2 x 2 marginal of the Gaussian stationary state and of its current in the plane
+    ``pair`` = (a, b): returns (Sigma_m, C_m), the (a, b) blocks of Sigma and C.
+
+    Integrating J^s = -C Sigma^{-1} dtheta P^s (Eq. 24, C9) over the other N - 2 parameters
+    gives J_m(x) = -C_m Sigma_m^{-1} x P_m(x) with P_m the Gaussian of covariance Sigma_m, because
+    E[dtheta | x] = Sigma_{:,m} Sigma_m^{-1} x and (Sigma^{-1} Sigma_{:,m}) = the unit columns m:
+    the marginal is itself a 2-D NESS with circulation C_m, and its mean area rate is C_ab
+    (Eq. 28)."""
+    Sigma, C = np.asarray(Sigma, dtype=float), np.asarray(C, dtype=float)
+    i, j = validate.pair_indices(pair, Sigma.shape[0])
+    idx = np.ix_([i, j], [i, j])
+    return Sigma[idx], C[idx]
+
+
+def boltzmann_marginal(H0, Sigma, pair=(6, 7)):
+    """The 2 x 2 marginal covariance of the Boltzmann distribution exp(-beta L) near theta_0,
+    beta^{-1} (H0^{-1})_m, at the temperature with the same mean excess loss as the stationary
+    state: <L - L_0> = tr(H0 Sigma)/2 = N/(2 beta), so beta^{-1} = tr(H0 Sigma)/N. For WR,
+    Eq. (22) gives tr(H0 Sigma) = tr(D_0)/eta, i.e. beta = eta N / tr D_0.
+
+    Its contours are levels of the loss minimized over the other N - 2 parameters (the profile
+    of L on the plane), the equilibrium expectation for the marginal heat map."""
+    H0, Sigma = np.asarray(H0, dtype=float), np.asarray(Sigma, dtype=float)
+    i, j = validate.pair_indices(pair, H0.shape[0])
+    T = np.trace(H0 @ Sigma) / H0.shape[0]
+    return T * np.linalg.inv(H0)[np.ix_([i, j], [i, j])]
+
+
+def plane_tracers(theory, theta0, key, n_tracers=40, n_frames=24, pair=(6, 7)):
+    """Tracer particles carried by the marginal current of Fig. 2 over one turn.
+
+    In the plane ``pair`` the marginal of the stationary state is itself a 2-D NESS
+    (:func:`marginal`) with velocity field v_m = -C_m Sigma_m^{-1} x (Eq. 24); the tracers start
+    as ``n_tracers`` draws from P_m (``key``) and follow it exactly
+    (:func:`noneq.ness.advect_tracers`) at ``n_frames`` equally spaced times over one turn.
+    Returns (positions (n_frames, n_tracers, 2) in raw units relative to ``theta0``, centred on
+    the scheme's own centre theory.theta0; the period of one turn in the scheme's time unit:
+    steps for WR, epochs for WOR)."""
+    if isinstance(n_frames, bool) or int(n_frames) != n_frames or n_frames < 1:
+        raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}.")
+    theta0 = np.asarray(theta0, dtype=float)
+    i, j = validate.pair_indices(pair, len(theta0))
+    Sm, Cm = marginal(theory.Sigma, theory.C, pair)
+    period = ness.rotation_period(Cm, Sm)
+    if not np.isfinite(period):
+        raise ValueError("the state has no current in this plane (C_m = 0): nothing to carry the tracers.")
+    centre = (np.asarray(theory.theta0, dtype=float) - theta0)[[i, j]]
+    times = period * np.arange(int(n_frames)) / int(n_frames)
+    return np.asarray(ness.advect_tracers(key, Cm, Sm, n_tracers, times, theta0=centre)), period

@@ -46,6 +46,7 @@ __all__ = [
     "Stored",
     "SCHEMA",
     "FIELDS",
+    "OPTIONAL_FIELDS",
     "PROVENANCE",
     "UNKNOWN",
     "data_dir",
@@ -64,6 +65,10 @@ SCHEMA = "noneq.store/1"
 FIELDS = ("schema", "name", "description", "command", "seed", "keys", "parameters", "noneq_version",
           "git_commit", "python_version", "numpy_version", "jax_version", "platform", "wall_time_s",
           "date_utc", "files")
+#: keys a PROVENANCE.json may add after FIELDS: a result whose script or folder was renamed after
+#: it ran keeps the command as it was run (``command_as_run``) and says what was renamed
+#: (``renamed``); ``command`` is then today's equivalent
+OPTIONAL_FIELDS = ("command_as_run", "renamed")
 #: the provenance file of every stored result
 PROVENANCE = "PROVENANCE.json"
 #: what a field that was never recorded holds

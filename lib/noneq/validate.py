@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["concrete", "positive", "nonnegative", "eta", "integer", "matrix", "points", "trajectory",
-           "prng_key", "samples", "stability_limit"]
+           "prng_key", "samples", "stability_limit", "pair_indices"]
 
 
 def concrete(x) -> bool:
@@ -166,3 +166,15 @@ def samples(name, x, ndim):
         raise ValueError(f"{name} must be a finite array with {ndim} dimension(s) and at least 2 samples "
                          f"along axis 0, got shape {x.shape}.")
     return x
+
+
+def pair_indices(pair, N):
+    """The 0-based indices (i, j) of a ``pair`` of the paper's 1-based parameter labels (a, b),
+    1 <= a != b <= N (e.g. (6, 7) for Fig. 2)."""
+    try:
+        a, b = (int(p) for p in pair)
+    except (TypeError, ValueError):
+        raise ValueError(f"pair must be two parameter labels in 1..{N}, got {pair!r}.") from None
+    if not (1 <= a <= N and 1 <= b <= N) or a == b:
+        raise ValueError(f"pair must be two different parameter labels in 1..{N}, got {pair!r}.")
+    return a - 1, b - 1

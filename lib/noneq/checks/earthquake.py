@@ -75,11 +75,12 @@ def check_wr_eigen_variances(var, problem=None):
     """Exercise "variance from the noise": the diagonal of Delta in Eq. (23),
     (O^T D_0 O)_aa / (eta h_a), for WR SGD on the regression network at eta = 1e-7, m = 10."""
     ex = "variance from the noise"
-    from .. import problems as _problems, quake, stationary
+    from .. import earthquake, stationary
+    from .. import problems as _problems
 
     p = _problems.regression() if problem is None else problem
     th = stationary.theory(p, "wr", 1e-7, 10)
-    h, want = quake.eigen_variances(th.Sigma, th.H)
+    h, want = earthquake.eigen_variances(th.Sigma, th.H)
     v = as_array(var, h.shape, ex, "the variances (one per eigenvector of H_0, ascending h)")
     if np.allclose(v, 2 * want, rtol=1e-6, atol=0):
         _fail(ex, "a factor 2 too large: Delta_aa = 2 (O^T D O)_aa / (eta (h_a + h_a)).")

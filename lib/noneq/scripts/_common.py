@@ -85,3 +85,15 @@ def stationary_cli(argv, *, doc, out, small_help, sample_opt, sample_help, burn_
                 vals[i] = v
         out_sizes[scheme] = dict(zip(keys, vals))
     return args, schemes, out_sizes
+
+
+def stored(name, folder=None):
+    """The stored result of ``python -m noneq.scripts.<name>``: ``<folder>/<name>.npz`` (``folder``
+    default ``data/<name>``) loaded by :func:`noneq.store.load`, which verifies it against its
+    PROVENANCE.json and raises :class:`noneq.store.DataError` naming the file, what is wrong and
+    the command that regenerates it."""
+    from noneq import store
+
+    out = f"data/{name}" if folder is None else str(folder)
+    return store.load(name if folder is None else pathlib.Path(folder), f"{name}.npz",
+                      regenerate=f"python -m noneq.scripts.{name} --out {out}")

@@ -44,11 +44,11 @@ def run(params, seed, log=lambda s: print(s, flush=True)):
     """Both parts; returns (arrays dict, wall times dict)."""
     import jax
 
-    from noneq import nessplots, problems, quake, sim, stationary
+    from noneq import earthquake, measure, problems, sim, stationary
 
     p = problems.regression()
     wr = stationary.theory(p, "wr", ETA, M_BATCH)
-    q = quake.theory(p, ETA, ZETA, theta0=wr.theta0)
+    q = earthquake.theory(p, ETA, ZETA, theta0=wr.theta0)
     k_quake, k_wr = jax.random.split(jax.random.key(seed))
     times = {}
     out = {"h": np.linalg.eigvalsh(q.H), "theta0": q.theta0}
@@ -66,9 +66,9 @@ def run(params, seed, log=lambda s: print(s, flush=True)):
     k = params["record_every"]
     tr = sim.trajectory(p, algo, q.theta0, total, k_quake, record_every=k)
     x = tr.theta[params["burn_in"] // k + 1:]
-    ea, eb = nessplots.hist_edges(q.Sigma, q.centre, q.theta0, pair=(6, 7), width=5.0, bins=params["bins"])
+    ea, eb = measure.hist_edges(q.Sigma, q.centre, q.theta0, pair=(6, 7), width=5.0, bins=params["bins"])
     hist, _, _ = np.histogram2d(x[:, 5] - q.theta0[5], x[:, 6] - q.theta0[6], bins=(ea, eb))
-    _, v, se = quake.eigen_variances_from_samples(x, q.theta0, q.H, params["batches"])
+    _, v, se = earthquake.eigen_variances_from_samples(x, q.theta0, q.H, params["batches"])
     out.update(quake_hist2d=hist, quake_edges_a=ea, quake_edges_b=eb, quake_eigvar=v, quake_eigvar_sem=se)
     times["quake_trajectory_s"] = round(time.time() - t, 1)
     log(f"earthquake trajectory: {len(x)} records in {times['quake_trajectory_s']} s")
@@ -77,7 +77,7 @@ def run(params, seed, log=lambda s: print(s, flush=True)):
     tw = sim.trajectory(p, sim.wr(p, ETA, M_BATCH), wr.theta0, params["wr_burn_in"] + params["wr_steps"], k_wr,
                         record_every=k)
     xw = tw.theta[params["wr_burn_in"] // k + 1:]
-    _, vw, sew = quake.eigen_variances_from_samples(xw, wr.theta0, wr.H, params["batches"])
+    _, vw, sew = earthquake.eigen_variances_from_samples(xw, wr.theta0, wr.H, params["batches"])
     out.update(wr_eigvar=vw, wr_eigvar_sem=sew, wr_cov=np.cov(xw.T), wr_n=np.array(len(xw) * k))
     times["wr_trajectory_s"] = round(time.time() - t, 1)
     log(f"WR trajectory: {len(xw)} records in {times['wr_trajectory_s']} s")
@@ -89,6 +89,16 @@ def main(argv=None) -> int:
                         keys="root = jax.random.key(seed); k_quake, k_wr = jax.random.split(root); the earthquake statistics "
              "and trajectory use the same key k_quake (the same path)",
                         parameters=lambda params, small: dict(params, eta=ETA, zeta=ZETA, m=M_BATCH, problem="regression", small=small))
+
+
+
+def load(folder=None):
+    """The results of ``python -m noneq.scripts.earthquake``: a dict of arrays (see the script)
+    plus ``"provenance"`` (the parsed PROVENANCE.json). ``folder``: the output folder (default
+    ``data/earthquake``). Verified by ``noneq.store.load``: raises ``noneq.data.DataError`` naming
+    the file and the command that regenerates it (about 10 minutes)."""
+    stored = _common.stored("earthquake", folder)
+    return {**stored.arrays, "provenance": stored.provenance}
 
 
 if __name__ == "__main__":

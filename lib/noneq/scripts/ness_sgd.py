@@ -3,7 +3,7 @@ paper's Fig. 2A-B, 3A, 4).
 
 Usage::
 
-    python -m noneq.scripts.stationary_regression [--small] [--out data/stationary-regression]
+    python -m noneq.scripts.ness_sgd [--small] [--out data/ness_sgd]
 
 Defaults are the paper's: eta = 1e-7, m = 10 (n = 20), 3e7 WR steps and 1.5e7 WOR epochs
 (3e8 SGD steps), each cut into 30 consecutive segments for standard errors, after a burn-in of
@@ -13,7 +13,7 @@ Defaults are the paper's: eta = 1e-7, m = 10 (n = 20), 3e7 WR steps and 1.5e7 WO
 the 2-D (delta theta_6, delta theta_7) histogram and midpoint-rule entropy production from the
 same path via :func:`noneq.sim.trajectory`).
 
-Writes ``stationary_regression.npz`` (compressed; keys "wr_*" / "wor_*" as returned by
+Writes ``ness_sgd.npz`` (compressed; keys "wr_*" / "wor_*" as returned by
 run_segments, plus "theta0" the minimum of L) and ``PROVENANCE.json`` (command, seed,
 parameters, versions, wall times, date, sha256 of the npz; ``noneq.store``). ``--small`` runs a
 seconds-long version with the same outputs (for tests).
@@ -21,7 +21,6 @@ seconds-long version with the same outputs (for tests).
 from __future__ import annotations
 
 import pathlib
-import sys
 import time
 
 from . import _common
@@ -43,14 +42,14 @@ BINS_2D = {"wr": 80, "wor": 60}
 
 def main(argv=None) -> int:
     args, schemes, sizes = _common.stationary_cli(
-        argv, doc=__doc__, out="data/stationary-regression", small_help="a seconds-long test version",
+        argv, doc=__doc__, out="data/ness_sgd", small_help="a seconds-long test version",
         sample_opt="segment-samples", sample_help="samples per segment (steps for WR, epochs for WOR)",
         burn_help="burn-in samples", sizes=SIZES)
 
     import jax
     import numpy as np
 
-    from noneq import landscape, measure, nessplots, problems, stationary, store
+    from noneq import landscape, measure, problems, stationary, store
 
     out = pathlib.Path(args.out)
     problem = problems.regression()
@@ -63,7 +62,7 @@ def main(argv=None) -> int:
             continue
         t0 = time.time()
         th = stationary.theory(problem, s, ETA, M_BATCH, theta0=theta0)
-        edges = nessplots.hist_edges(th.Sigma, th.theta0, theta0, (6, 7), bins=BINS_2D[s])
+        edges = measure.hist_edges(th.Sigma, th.theta0, theta0, (6, 7), bins=BINS_2D[s])
         z = sizes[s]
         print(f"{s}: {z['segments']} segments x {z['segment_samples']} samples after {z['burn_in']} burn-in ...",
               flush=True)
@@ -80,7 +79,7 @@ def main(argv=None) -> int:
             arrays[f"{s}_theory_{name}"] = getattr(th, name)
 
     npz = store.save(
-        out, arrays, file="stationary_regression.npz", command=_common.command_line("stationary_regression", argv),
+        out, arrays, file="ness_sgd.npz", command=_common.command_line("ness_sgd", argv),
         seed=args.seed, description=DESCRIPTION,
         keys="jax.random.fold_in(jax.random.key(seed), 0) for WR, 1 for WOR; then split into segments + 1 "
              "(index 0 burn-in)",
@@ -97,5 +96,14 @@ def main(argv=None) -> int:
     return 0
 
 
+def load(folder=None):
+    """The paper-scale stationary runs (``folder``, default ``data/ness_sgd``):
+    (dict of arrays, provenance dict), verified by ``noneq.store.load`` (raises
+    ``noneq.data.DataError`` naming the file and the command that regenerates it, about 20
+    minutes on 2 cores)."""
+    stored = _common.stored("ness_sgd", folder)
+    return stored.arrays, stored.provenance
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

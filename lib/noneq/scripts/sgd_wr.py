@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m noneq.scripts.fig1c [--small] [--seed 0] [--out data/fig1c]
+    python -m noneq.scripts.sgd_wr [--small] [--seed 0] [--out data/sgd_wr]
 
 Part 1, Fig. 1C (Sec. 4.1): ``runs`` independent WR and ``runs`` independent WOR SGD runs of the
 regression network (eta = 1e-7, m = 10) for ``n_steps`` steps, all from one starting point drawn
@@ -30,13 +30,14 @@ jax.random.split(k_stat, len(stat_etas))[j]; in Part 3, k_si, k_sn = jax.random.
 starts at paper_initial_point(jax.random.split(k_si, starts_runs)[i]) with noise key
 jax.random.split(k_sn, starts_runs)[i].
 
-Output in ``--out``: ``fig1c.npz`` (compressed arrays, see :class:`noneq.minibatch.Fig1CData`) and
+Output in ``--out``: ``sgd_wr.npz`` (compressed arrays, see :class:`Fig1CData`) and
 ``PROVENANCE.json`` (command, seed, parameters, library version, wall times, date, checksum).
 ``--small`` runs a tiny version (seconds) for the tests.
 """
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -116,13 +117,61 @@ def run(params, seed, log=lambda s: print(s, flush=True)):
 
 
 def main(argv=None) -> int:
-    return _common.main(argv, name="fig1c", doc=__doc__, run=run, full=FULL, small=SMALL,
+    return _common.main(argv, name="sgd_wr", doc=__doc__, run=run, full=FULL, small=SMALL,
                         keys="root = jax.random.key(seed); k_init, k_wr, k_wor, k_stat, k_starts = "
                              "jax.random.split(root, 5); run i: jax.random.split(k_wr or k_wor, runs)[i]; start: "
                              "minibatch.paper_initial_point(k_init); random starts: k_si, k_sn = "
                              "jax.random.split(k_starts), start i from split(k_si, R)[i], noise split(k_sn, R)[i]",
                         parameters=lambda params, small: dict(params, eta=ETA, m=M_BATCH, problem="regression",
                                                               small=small))
+
+
+
+class Fig1CData(NamedTuple):
+    """The stored paper-scale runs of ``python -m noneq.scripts.sgd_wr`` (see :func:`load`).
+
+    ``steps`` (G,): the log-spaced record steps; ``wr_mean``, ``wr_sem``, ``wor_mean``,
+    ``wor_sem`` (G,): mean and standard error over runs of L/L(theta_0) - 1; ``diff_mean``,
+    ``diff_sem`` (G,): the same for the run-by-run difference WR - WOR; ``late`` dict: the
+    averages over the last ``late_window`` steps (wr, wor, diff and their sems); ``theta_init``
+    (N,); ``final_wr``, ``final_wor`` (runs,): each run's final relative loss; ``wor_mean_run``
+    dict: the long stationary WOR runs, one per learning rate ``eta`` (J,): ``mean`` (J, N),
+    ``se`` (J, N), ``batch_means`` (J, B, N), ``cov`` (J, N, N), ``n_epochs`` (J,), ``theta_hat0``
+    (J, N), and ``theta0`` (N,); ``random_starts`` dict: WR runs
+    from random starts (``init`` (R, N), ``final`` (R,) relative loss, ``theta_final`` (R, N));
+    ``provenance`` dict (command, seed, parameters, version, wall times, date).
+    """
+    steps: np.ndarray
+    wr_mean: np.ndarray
+    wr_sem: np.ndarray
+    wor_mean: np.ndarray
+    wor_sem: np.ndarray
+    diff_mean: np.ndarray
+    diff_sem: np.ndarray
+    late: dict
+    theta_init: np.ndarray
+    final_wr: np.ndarray
+    final_wor: np.ndarray
+    wor_mean_run: dict
+    random_starts: dict
+    provenance: dict
+
+
+def load(folder=None) -> Fig1CData:
+    """Load the stored Fig. 1C runs from ``folder`` (default ``data/sgd_wr``).
+
+    Verified by ``noneq.store.load``: raises :class:`noneq.store.DataError` (a ValueError) naming
+    the file, what is wrong and the command that regenerates it:
+    ``python -m noneq.scripts.sgd_wr --out data/sgd_wr`` (about 15 minutes on 2 cores).
+    """
+    stored = _common.stored("sgd_wr", folder)
+    a, prov = stored.arrays, stored.provenance
+    late = {k[5:]: float(a[k]) for k in a if k.startswith("late_")}
+    late["window"] = int(prov["parameters"]["late_window"])
+    run = {k[5:]: a[k] for k in a if k.startswith("stat_")}
+    starts = {k[7:]: a[k] for k in a if k.startswith("starts_")}
+    return Fig1CData(a["steps"], a["wr_mean"], a["wr_sem"], a["wor_mean"], a["wor_sem"], a["diff_mean"],
+                     a["diff_sem"], late, a["theta_init"], a["final_wr"], a["final_wor"], run, starts, prov)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from noneq import landscape, plots, problems
+from noneq import landscape, problems
+from noneq.figures import regression_landscape as figures
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +14,7 @@ def reg():
 
 def test_loss_slice_is_zero_at_minimum_and_quadratic_nearby(reg):
     p, theta0 = reg
-    a, b, dL = plots.loss_slice(p, theta0, 6, 7, 1e-3, 2e-3, n=5)
+    a, b, dL = landscape.loss_slice(p, theta0, 6, 7, 1e-3, 2e-3, n=5)
     assert dL.shape == (5, 5) and dL[2, 2] == pytest.approx(0.0, abs=1e-9)
     H = np.asarray(p.hessian(theta0))
     # corner (a = 1e-3, b = 2e-3): quadratic prediction, relative error O(|delta|) ~ 1e-3
@@ -25,19 +26,19 @@ def test_loss_slice_is_zero_at_minimum_and_quadratic_nearby(reg):
 def test_loss_slice_rejects_bad_input(reg):
     p, theta0 = reg
     with pytest.raises(ValueError, match="alpha must be a parameter label in 1..7"):
-        plots.loss_slice(p, theta0, 0, 7, 0.1, 0.1)
+        landscape.loss_slice(p, theta0, 0, 7, 0.1, 0.1)
     with pytest.raises(ValueError, match="alpha and beta must differ"):
-        plots.loss_slice(p, theta0, 3, 3, 0.1, 0.1)
+        landscape.loss_slice(p, theta0, 3, 3, 0.1, 0.1)
     with pytest.raises(ValueError, match="span_beta must be a finite number > 0"):
-        plots.loss_slice(p, theta0, 1, 2, 0.1, -1)
+        landscape.loss_slice(p, theta0, 1, 2, 0.1, -1)
 
 
 def test_widget_function_draws(reg):
     p, theta0 = reg
-    fig = plots.plot_loss_slice(p, theta0, alpha=1, beta=3, span=0.1)
+    fig = figures.plot_loss_slice(p, theta0, alpha=1, beta=3, span=0.1)
     ax = fig.axes[0]
     assert ax.get_xlabel() == r"$\delta\theta_{1}$" and ax.get_ylabel() == r"$\delta\theta_{3}$"
-    ax = plots.network_diagram()
+    ax = figures.network_diagram()
     assert ax.texts  # labelled edges
 
 

@@ -1,16 +1,12 @@
-"""Figure helpers shared by the chapters; each returns the matplotlib Figure it draws.
-
-The chapters' widgets wrap these plain functions (Neuromatch style): the logic is here and
-tested, the notebook cell only adds sliders.
+"""Figures of the chapter "The regression network and its loss landscape" (Sec. 4.1; the paper's
+Fig. 1A-B): the network diagram and slices of the loss through the minimum.
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import landscape, measure, style
-
-__all__ = ["network_diagram", "loss_slice", "plot_loss_slice", "plot_exp_sigma"]
+from .. import landscape, style
 
 
 def network_diagram(ax=None):
@@ -45,38 +41,6 @@ def network_diagram(ax=None):
     return ax
 
 
-def loss_slice(problem, theta0, alpha, beta, span_alpha, span_beta, n=81):
-    """The loss on a plane through ``theta0``: L(theta0 + a e_alpha + b e_beta) - L(theta0).
-
-    ``alpha``, ``beta`` are the paper's 1-based parameter labels (6, 7 for Fig. 2).
-    Returns ``(a, b, dL)`` with ``a`` shape (n,), ``b`` shape (n,), ``dL`` shape (n, n) indexed
-    ``[j, i]`` for (a_i, b_j) (the orientation ``contour(a, b, dL)`` expects).
-    """
-    import jax
-    import jax.numpy as jnp
-
-    N = problem.N
-    for name, idx in (("alpha", alpha), ("beta", beta)):
-        if isinstance(idx, bool) or int(idx) != idx or not 1 <= int(idx) <= N:
-            raise ValueError(f"{name} must be a parameter label in 1..{N}, got {idx!r}.")
-    if int(alpha) == int(beta):
-        raise ValueError(f"alpha and beta must differ, got {alpha} twice.")
-    for name, s in (("span_alpha", span_alpha), ("span_beta", span_beta)):
-        if not (np.isfinite(s) and s > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {s!r}.")
-    if int(n) < 3:
-        raise ValueError(f"n must be >= 3, got {n}.")
-    theta0 = problem.check_theta(theta0, "theta0")
-    a = jnp.linspace(-span_alpha, span_alpha, int(n))
-    b = jnp.linspace(-span_beta, span_beta, int(n))
-    ea = jnp.zeros(N).at[int(alpha) - 1].set(1.0)
-    eb = jnp.zeros(N).at[int(beta) - 1].set(1.0)
-    L0 = problem.loss(theta0)
-    grid = theta0 + a[None, :, None] * ea + b[:, None, None] * eb  # (n, n, N)
-    values = jax.vmap(jax.vmap(problem.loss))(grid) - L0
-    return np.asarray(a), np.asarray(b), np.asarray(values)
-
-
 def plot_loss_slice(problem, theta0, alpha=6, beta=7, span=0.05, n=81, ax=None, quadratic=True):
     """Contours of L - L(theta0) in the (delta theta_alpha, delta theta_beta) plane.
 
@@ -84,7 +48,7 @@ def plot_loss_slice(problem, theta0, alpha=6, beta=7, span=0.05, n=81, ax=None, 
     approximation 1/2 delta theta^T H_0 delta theta at the same levels, so the reader sees where
     the Hessian describes the landscape. Returns the Figure.
     """
-    a, b, dL = loss_slice(problem, theta0, alpha, beta, span, span, n)
+    a, b, dL = landscape.loss_slice(problem, theta0, alpha, beta, span, span, n)
     if ax is None:
         fig, ax = style.figure("single", height=4.6)
     else:
@@ -104,27 +68,3 @@ def plot_loss_slice(problem, theta0, alpha=6, beta=7, span=0.05, n=81, ax=None, 
     ax.set_ylabel(rf"$\delta\theta_{{{int(beta)}}}$")
     style.legend_below(ax, ncol=2)
     return fig
-
-
-def plot_exp_sigma(ax, entropy, colors=None, exponent=-4, decimals=1):
-    """Fig. 4A: the density of exp(-sigma) over windows of l samples, one set of points per l
-    (``noneq.measure.exp_sigma_density``), with <exp(-sigma)> - 1 and its standard error in
-    the legend in units of 10 to the power ``exponent``, with ``decimals`` decimals (the IFT,
-    Eq. 8, says <exp(-sigma)> = 1).
-    ``entropy``: one rule's dict of a :class:`noneq.measure.Pooled` (``pooled.entropy["ito"]``).
-    Returns ax."""
-    colors = colors or [style.COLORS[k] for k in ("blue", "vermillion", "green")]
-    scale = 10.0 ** -int(exponent)
-    for k, l in enumerate(entropy["windows"]):
-        x, d = measure.exp_sigma_density(entropy["counts"][k], entropy["edges"][k])
-        keep = d > 0
-        v, se = entropy["mean_exp"][k] - 1, entropy["mean_exp_se"][k]
-        ax.plot(x[keep], d[keep], style.MARKERS[k % len(style.MARKERS)], ms=3, mfc="none", mew=0.8,
-                color=colors[k % len(colors)],
-                label=rf"$\ell={l}$: $\langle e^{{-\sigma}}\rangle - 1 = ({v * scale:.{decimals}f} \pm "
-                      rf"{se * scale:.{decimals}f})\times 10^{{{int(exponent)}}}$")
-    ax.axvline(1.0, color=style.THEORY, lw=0.8, ls=":")
-    ax.set_yscale("log")
-    ax.set_xlabel(r"$e^{-\sigma}$")
-    ax.set_ylabel(r"$\mathcal{P}(e^{-\sigma})$")
-    return ax

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m noneq.scripts.fig6 [--small] [--seed 0] [--out data/fig6]
+    python -m noneq.scripts.sgworld [--small] [--seed 0] [--out data/sgworld]
 
 For the linearized regression network (Eq. 39, m = 10, n = 20) and each (algorithm, eta) in
 ``POINTS``: ``replicas`` independent stationary runs of SGLD, SGWORLD or SGWORLD without the
@@ -14,7 +14,7 @@ removed and a standard error from the spread of the replicas.
 Random keys: root = jax.random.key(seed); point i uses jax.random.fold_in(root, i), its
 replica r jax.random.split(that key, replicas)[r].
 
-Output in ``--out``: ``fig6.npz`` (compressed arrays, one row per point: ``algorithm``, ``eta``,
+Output in ``--out``: ``sgworld.npz`` (compressed arrays, one row per point: ``algorithm``, ``eta``,
 ``kl``, ``sem``, ``bias``, ``kl_raw``, ``kl_replicas`` (P, R), ``mean`` (P, 3), ``cov`` (P, 3, 3),
 ``n_samples``, ``steps`` per replica) and ``PROVENANCE.json`` (command, seed, parameters, library
 version, wall times, date, checksum). ``--small`` runs a tiny version (seconds) for the tests.
@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from .. import bayes
 from . import _common
 
 M_BATCH = 10
@@ -75,12 +76,30 @@ def run(params, seed, log=lambda s: print(s, flush=True)):
 
 
 def main(argv=None) -> int:
-    return _common.main(argv, name="fig6", doc=__doc__, run=run, full=FULL, small=SMALL,
+    return _common.main(argv, name="sgworld", doc=__doc__, run=run, full=FULL, small=SMALL,
                         keys="root = jax.random.key(seed); point i: jax.random.fold_in(root, i); replica r: "
              "jax.random.split(point key, replicas)[r]",
                         parameters=lambda params, small: {"replicas": params["replicas"], "m": M_BATCH, "problem": "linearized_regression",
                                       "points": [list(pt) for pt in params["points"]], "small": small,
                                       "burn_in": "bayes.default_burn_in: 10 / (eta h_min) steps"})
+
+
+
+def load(folder=None):
+    """The simulated KL points written by ``python -m noneq.scripts.sgworld``: a dict with a list of
+    :class:`noneq.bayes.SimulatedKL` under ``"sims"`` and the provenance under ``"provenance"``.
+
+    ``folder``: the output folder (default ``data/sgworld`` of the course). Verified by
+    ``noneq.store.load``: raises ``noneq.data.DataError`` naming the file and the command that
+    regenerates it (about 10 minutes).
+    """
+    stored = _common.stored("sgworld", folder)
+    z = stored.arrays
+    sims = [bayes.SimulatedKL(str(alg), float(eta), float(kl), float(se), float(b), float(raw), krep, mu, cv, int(ns))
+            for alg, eta, kl, se, b, raw, krep, mu, cv, ns in zip(
+                z["algorithm"], z["eta"], z["kl"], z["sem"], z["bias"], z["kl_raw"], z["kl_replicas"],
+                z["mean"], z["cov"], z["n_samples"])]
+    return {"sims": sims, "provenance": stored.provenance}
 
 
 if __name__ == "__main__":

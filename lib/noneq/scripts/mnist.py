@@ -3,12 +3,12 @@ paper's Fig. 3B, Fig. 4A right and Fig. 4C top).
 
 Usage::
 
-    python -m noneq.scripts.stationary_mnist [--small] [--out data/stationary-mnist]
+    python -m noneq.scripts.mnist [--small] [--out data/mnist]
                                             [--wr-segments K] [--wr-segment-steps S] ...
 
 Problem: :func:`noneq.problems.mnist_linear` (N = 490, M = 60,000), eta = 1e-4, m = 100
 (n = 600 steps per epoch). The paper does not give its MNIST run lengths; the defaults are the
-runs shipped in ``data/stationary-mnist``:
+runs shipped in ``data/mnist``:
 
 * WR: start drawn from the theory's Gaussian N(theta_0, Sigma) (Eq. 20), burn-in 1,572,864 steps
   (3.1 x the slowest relaxation time 1/(eta h_min) = 1/(1e-4 x 2 lambda) = 5e5 steps), then 10
@@ -30,19 +30,21 @@ sampled over 16 (WR) and 36 (WOR) relaxation times, so their variances are known
 and 25%, the stiff ones to 2%. Longer runs: raise ``--wr-segments`` / ``--wor-segments`` (the
 errors fall as 1/sqrt(run length)); ``--small`` for a seconds-long test.
 
-Writes ``stationary_mnist.npz`` (compressed; per scheme the pooled upper triangles of Sigma and
+Writes ``mnist.npz`` (compressed; per scheme the pooled upper triangles of Sigma and
 of the area rate with their standard errors from the spread of the segments, float32, via
-:func:`noneq.mnist.pack`, and the entropy statistics for WR) and ``PROVENANCE.json`` (command,
+:func:`pack`, and the entropy statistics for WR) and ``PROVENANCE.json`` (command,
 seed, parameters, sizes, versions, wall times, devices, date, sha256 of the npz; ``noneq.store``).
 ``--small`` runs a seconds-long version on the first 6,000 images (for tests).
 """
 from __future__ import annotations
 
 import pathlib
-import sys
 import time
 import warnings
 
+import numpy as np
+
+from .. import measure
 from . import _common
 
 #: what the stored folder holds (PROVENANCE.json)
@@ -67,7 +69,7 @@ def main(argv=None) -> int:
                                  "stored runs used b21)")
 
     args, schemes, sizes = _common.stationary_cli(
-        argv, doc=__doc__, out="data/stationary-mnist", small_help="a seconds-long test version (6,000 images)",
+        argv, doc=__doc__, out="data/mnist", small_help="a seconds-long test version (6,000 images)",
         sample_opt="segment-steps", sample_help="SGD steps per segment", burn_help="burn-in SGD steps",
         sizes=SIZES, extra=wor_method)
 
@@ -111,12 +113,12 @@ def main(argv=None) -> int:
         run = measure.run_segments(problem, th, K, S, keys[1:], start=mnist.sample_state(th, keys[0]),
                                    burn_in_steps=B, entropy=entropy, progress=say)
         walls[s] = round(time.time() - t0, 1)
-        arrays.update(mnist.pack(measure.pool(run), s))
+        arrays.update(pack(measure.pool(run), s))
         arrays[f"{s}_segment_wall_s"] = run["wall_s"]
         say(f"{s}: done in {walls[s]} s")
 
     npz = store.save(
-        out, arrays, file=mnist.FILE_NAME, command=_common.command_line("stationary_mnist", argv), seed=args.seed,
+        out, arrays, file="mnist.npz", command=_common.command_line("mnist", argv), seed=args.seed,
         description=DESCRIPTION,
         keys="jax.random.fold_in(jax.random.key(seed), 0) for WR, 1 for WOR; then split into segments + 2 "
              "(start sample mnist.sample_state, burn-in, segments: measure.run_segments)",
@@ -136,5 +138,64 @@ def main(argv=None) -> int:
     return 0
 
 
+#: the entropy statistics stored per scheme (keys "<scheme>_ent_<name>"); rate = mean / windows is derived
+_ENTROPY_STORED = ("windows", "n", "mean", "mean_se", "mean_exp", "mean_exp_se", "counts", "edges")
+
+
+def _log16(x):
+    with np.errstate(divide="ignore"):
+        return np.log10(np.asarray(x, dtype=float)).astype(np.float16)
+
+
+def pack(pooled, prefix):
+    """The arrays to store for one scheme (keys start with ``prefix``): the upper triangles of
+    Sigma (with the diagonal) and of the area rate (without) as float32 (7 digits), their
+    standard errors as log10 in float16 (2% precision: enough for an error), the mean and its
+    error as float64, the entropy statistics if present."""
+    N = pooled.cov.shape[0]
+    iu, iu1 = np.triu_indices(N), np.triu_indices(N, 1)
+    out = {"n": np.asarray(pooled.n), "segments": np.asarray(pooled.segments),
+           "mean": pooled.mean, "mean_se": pooled.mean_se,
+           "sigma": pooled.cov[iu].astype(np.float32), "sigma_log10se": _log16(pooled.cov_se[iu]),
+           "area": pooled.area[iu1].astype(np.float32), "area_log10se": _log16(pooled.area_se[iu1])}
+    if pooled.entropy:
+        out.update({f"ent_{k}": np.asarray(pooled.entropy["ito"][k]) for k in _ENTROPY_STORED})
+    return {f"{prefix}_{k}": v for k, v in out.items()}
+
+
+def unpack(arrays, prefix):
+    """Inverse of :func:`pack`: a :class:`noneq.measure.Pooled` (float64 matrices) for one scheme."""
+    g = lambda k: np.asarray(arrays[f"{prefix}_{k}"])  # noqa: E731
+    N = len(g("mean"))
+    iu, iu1 = np.triu_indices(N), np.triu_indices(N, 1)
+
+    def sym(v, sign=1.0, diag=True):
+        A = np.zeros((N, N))
+        A[iu if diag else iu1] = v
+        return A + sign * np.triu(A, 1).T
+
+    entropy = {}
+    if f"{prefix}_ent_n" in arrays:
+        e = {k: g(f"ent_{k}") for k in _ENTROPY_STORED}
+        e.update(rate=e["mean"] / e["windows"], rate_se=e["mean_se"] / e["windows"])
+        entropy["ito"] = e
+    return measure.Pooled(int(g("n")), int(g("segments")), g("mean"), g("mean_se"),
+                  sym(g("sigma").astype(float)), sym(10.0 ** g("sigma_log10se").astype(float)),
+                  sym(g("area").astype(float), -1.0, False), sym(10.0 ** g("area_log10se").astype(float), 1.0, False),
+                  entropy)
+
+
+def load(folder=None):
+    """The stored stationary MNIST runs: ``(results, provenance)`` with results a dict
+    {"wr": Pooled, "wor": Pooled, ...} (schemes present in the file) and provenance the dict
+    of PROVENANCE.json (``folder``, default ``data/mnist``). Verified by
+    ``noneq.store.load``: raises ``noneq.data.DataError`` naming the file and the command that
+    regenerates it (about 21 minutes on 2 CPU cores)."""
+    stored = _common.stored("mnist", folder)
+    arrays = stored.arrays
+    schemes = sorted({k.split("_", 1)[0] for k in arrays if k.endswith("_sigma")})
+    return {s: unpack(arrays, s) for s in schemes}, stored.provenance
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Tests of noneq.quake (Sec. 4.5: inverse variance-flatness, the earthquake model), its script and
+"""Tests of noneq.earthquake and noneq.figures.earthquake (Sec. 4.5: inverse variance-flatness, the earthquake model), its script and
 its self-checks."""
 import json
 
@@ -10,7 +10,8 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from noneq import checks, ness, problems, quake, sim, stationary, store  # noqa: E402
+from noneq import checks, earthquake, measure, ness, problems, sim, stationary, store  # noqa: E402
+from noneq.figures import earthquake as figures  # noqa: E402
 from noneq.data import DataError  # noqa: E402
 from noneq.scripts import earthquake as script  # noqa: E402
 
@@ -24,34 +25,34 @@ def problem():
 
 @pytest.fixture(scope="module")
 def q(problem):
-    return quake.theory(problem, ETA, ZETA)
+    return earthquake.theory(problem, ETA, ZETA)
 
 
 def test_theory_equilibrium(q):
     # Einstein relation mu = beta D with beta = 2/(eta zeta^2) (the paper prints the inverse)
     assert q.beta == pytest.approx(2 / (ETA * ZETA ** 2), rel=1e-14)
-    beta, res = quake.einstein_beta(q.mobility, q.D)
+    beta, res = earthquake.einstein_beta(q.mobility, q.D)
     assert beta == pytest.approx(q.beta, rel=1e-12) and res < 1e-12
     # Boltzmann on L^quake: Sigma = H_quake^{-1} / beta = eta zeta^2 H / 2; no circulation
     assert np.allclose(q.Sigma, np.linalg.inv(q.H_quake) / q.beta, rtol=1e-10, atol=0)
     assert np.allclose(q.Sigma, ETA * ZETA ** 2 * q.H / 2, rtol=1e-10, atol=0)
     assert np.abs(q.C).max() < 1e-12 * np.abs(ETA * q.H @ q.Sigma).max()
     # the exact discrete-time covariance: eta zeta^2 h / (2 - eta h) along the eigenvectors
-    h, v = quake.eigen_variances(q.Sigma_discrete, q.H)
+    h, v = earthquake.eigen_variances(q.Sigma_discrete, q.H)
     assert np.allclose(v, ETA * ZETA ** 2 * h / (2 - ETA * h), rtol=1e-9, atol=0)
 
 
 def test_theory_matches_generic_lyapunov(q):
     # with mobility eta I the general-mobility solver is Eq. (21) of ness.covariance
     D = q.D
-    S1 = quake.lyapunov_mobility(ETA * np.eye(7), q.H, D)
+    S1 = earthquake.lyapunov_mobility(ETA * np.eye(7), q.H, D)
     S2 = np.asarray(ness.covariance(q.H, D, ETA))
     assert np.allclose(S1, S2, rtol=1e-9, atol=1e-12 * np.abs(S2).max())
     # random stable case: K Sigma + Sigma K^T = 2 D
     rng = np.random.default_rng(0)
     A = rng.normal(size=(4, 4))
     mu, He, Dm = A @ A.T + np.eye(4), np.diag([1.0, 2.0, 3.0, 4.0]), np.eye(4) + 0.1 * np.ones((4, 4))
-    S = quake.lyapunov_mobility(mu, He, Dm)
+    S = earthquake.lyapunov_mobility(mu, He, Dm)
     K = mu @ He
     assert np.allclose(K @ S + S @ K.T, 2 * Dm, atol=1e-10)
 
@@ -60,10 +61,10 @@ def test_centre_minimizes_smoothed_loss(problem, q):
     # grad of L + zeta^2/2 tr H is O(zeta^4) at the centre and O(zeta^2) at theta_0: their ratio
     # falls like zeta^2
     def ratio(z):
-        qz = quake.theory(problem, ETA, z, theta0=q.theta0)
+        qz = earthquake.theory(problem, ETA, z, theta0=q.theta0)
 
         def grad_smoothed(th):
-            return np.asarray(problem.grad(th)) + 0.5 * z ** 2 * np.asarray(quake._grad_trace_hessian(problem, th))
+            return np.asarray(problem.grad(th)) + 0.5 * z ** 2 * np.asarray(earthquake._grad_trace_hessian(problem, th))
         return np.linalg.norm(grad_smoothed(qz.centre)) / np.linalg.norm(grad_smoothed(q.theta0))
     r2, r3 = ratio(1e-2), ratio(1e-3)
     assert r3 < 0.02 and 50 < r2 / r3 < 200
@@ -71,37 +72,37 @@ def test_centre_minimizes_smoothed_loss(problem, q):
 
 def test_theory_rejects_bad_input(problem):
     with pytest.raises(ValueError, match="zeta"):
-        quake.theory(problem, ETA, 0.0)
+        earthquake.theory(problem, ETA, 0.0)
     with pytest.raises(ValueError, match="zeta"):
-        quake.theory(problem, ETA, float("nan"))
+        earthquake.theory(problem, ETA, float("nan"))
     with pytest.raises(ValueError, match="eta"):
-        quake.theory(problem, -1.0, ZETA)
+        earthquake.theory(problem, -1.0, ZETA)
     with pytest.raises(ValueError, match="positive real part"):
-        quake.lyapunov_mobility(-np.eye(2), np.eye(2), np.eye(2))
+        earthquake.lyapunov_mobility(-np.eye(2), np.eye(2), np.eye(2))
     with pytest.raises(ValueError, match="same shape"):
-        quake.lyapunov_mobility(np.eye(2), np.eye(3), np.eye(2))
+        earthquake.lyapunov_mobility(np.eye(2), np.eye(3), np.eye(2))
     with pytest.raises(ValueError, match="same shape"):
-        quake.einstein_beta(np.eye(2), np.eye(3))
+        earthquake.einstein_beta(np.eye(2), np.eye(3))
 
 
 def test_einstein_residual_detects_nonequilibrium():
-    beta, res = quake.einstein_beta(np.diag([1.0, 2.0]), np.diag([1.0, 1.0]))
+    beta, res = earthquake.einstein_beta(np.diag([1.0, 2.0]), np.diag([1.0, 1.0]))
     assert res > 0.1
 
 
 def test_eigen_variances_and_slope():
     H = np.diag([1.0, 10.0, 100.0])
-    h, v = quake.eigen_variances(np.diag([5.0, 50.0, 500.0]), H)
+    h, v = earthquake.eigen_variances(np.diag([5.0, 50.0, 500.0]), H)
     assert np.allclose(h, [1, 10, 100]) and np.allclose(v, [5, 50, 500])
-    s, c = quake.loglog_slope(h, v)
+    s, c = measure.loglog_slope(h, v)
     assert s == pytest.approx(1.0, abs=1e-12) and c == pytest.approx(5.0, rel=1e-12)
     # Boltzmann reference: T/h with the same mean of h * var
-    vb = quake.boltzmann_variances(h, v)
-    assert np.allclose(h * vb, np.mean(h * v)) and quake.loglog_slope(h, vb)[0] == pytest.approx(-1.0)
+    vb = earthquake.boltzmann_variances(h, v)
+    assert np.allclose(h * vb, np.mean(h * v)) and measure.loglog_slope(h, vb)[0] == pytest.approx(-1.0)
     with pytest.raises(ValueError):
-        quake.loglog_slope([1.0], [1.0])
+        measure.loglog_slope([1.0], [1.0])
     with pytest.raises(ValueError, match="same shape"):
-        quake.eigen_variances(np.eye(2), np.eye(3))
+        earthquake.eigen_variances(np.eye(2), np.eye(3))
 
 
 def test_eigen_variances_from_samples_statistics():
@@ -110,15 +111,15 @@ def test_eigen_variances_from_samples_statistics():
     H = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 3.0]])
     Sigma = np.diag([1.0, 4.0, 9.0])
     x = rng.multivariate_normal(np.zeros(3), Sigma, size=40_000)
-    h, v, se = quake.eigen_variances_from_samples(x, np.zeros(3), H, n_batches=20)
-    _, want = quake.eigen_variances(Sigma, H)
+    h, v, se = earthquake.eigen_variances_from_samples(x, np.zeros(3), H, n_batches=20)
+    _, want = earthquake.eigen_variances(Sigma, H)
     assert np.all(np.abs(v - want) < 4 * se)
     # the standard error is that of a variance from 40000 iid samples, sqrt(2/n) var, within 40%
     assert np.all(np.abs(se / (np.sqrt(2 / 40_000) * want) - 1) < 0.4)
     with pytest.raises(ValueError, match="n_batches"):
-        quake.eigen_variances_from_samples(x, np.zeros(3), H, n_batches=1)
+        earthquake.eigen_variances_from_samples(x, np.zeros(3), H, n_batches=1)
     with pytest.raises(ValueError, match="thetas"):
-        quake.eigen_variances_from_samples(x[:, :2], np.zeros(3), H)
+        earthquake.eigen_variances_from_samples(x[:, :2], np.zeros(3), H)
 
 
 def test_area_rate_from_samples():
@@ -126,7 +127,7 @@ def test_area_rate_from_samples():
     r, dphi = 2.0, 0.01
     phi = dphi * np.arange(4001)
     traj = np.stack([r * np.cos(phi), r * np.sin(phi)], axis=1)
-    rate, sem = quake.area_rate_from_samples(traj, np.zeros(2), n_batches=8)
+    rate, sem = earthquake.area_rate_from_samples(traj, np.zeros(2), n_batches=8)
     assert rate[0, 1] == pytest.approx(0.5 * r ** 2 * np.sin(dphi), rel=1e-12)
     assert rate[1, 0] == pytest.approx(-rate[0, 1])
     # a reversible (diagonal) AR(1) process: area rate zero within errors
@@ -134,46 +135,46 @@ def test_area_rate_from_samples():
     x = np.zeros((20_001, 2))
     for t in range(20_000):
         x[t + 1] = 0.9 * x[t] + rng.normal(size=2)
-    rate, sem = quake.area_rate_from_samples(x, np.zeros(2), n_batches=16)
+    rate, sem = earthquake.area_rate_from_samples(x, np.zeros(2), n_batches=16)
     assert abs(rate[0, 1]) < 4 * sem[0, 1]
 
 
 def test_earthquake_simulation_matches_discrete_theory(problem, q):
     # eta = 1e-5: the slowest direction relaxes in 1/(eta h_1) ~ 1800 steps; 2^17 steps ~ 70 times.
     eta = 1e-5
-    qe = quake.theory(problem, eta, ZETA, theta0=q.theta0)
+    qe = earthquake.theory(problem, eta, ZETA, theta0=q.theta0)
     run = sim.trajectory(problem, sim.earthquake(problem, eta, ZETA), qe.theta0, 2 ** 17, jax.random.key(0))
     x = run.theta[10_000:]
-    _, v, se = quake.eigen_variances_from_samples(x, qe.theta0, qe.H, n_batches=8)
-    _, want = quake.eigen_variances(qe.Sigma_discrete, qe.H)
-    _, fp = quake.eigen_variances(qe.Sigma, qe.H)
+    _, v, se = earthquake.eigen_variances_from_samples(x, qe.theta0, qe.H, n_batches=8)
+    _, want = earthquake.eigen_variances(qe.Sigma_discrete, qe.H)
+    _, fp = earthquake.eigen_variances(qe.Sigma, qe.H)
     assert np.all(np.abs(v - want) < 5 * se)                   # batch means over ~9 relaxation times
     # at eta h_max = 0.28 the Fokker-Planck variance of the stiffest direction is 16% too small
     assert (v[-1] - fp[-1]) / se[-1] > 5
-    rate, sem = quake.area_rate_from_samples(run.theta[10_000:], qe.theta0, n_batches=8)
+    rate, sem = earthquake.area_rate_from_samples(run.theta[10_000:], qe.theta0, n_batches=8)
     iu = np.triu_indices(7, 1)
     assert np.all(np.abs(rate[iu]) < 5 * sem[iu])              # C = 0
 
 
 def test_plots_smoke(problem, q):
     wr = stationary.theory(problem, "wr", ETA, 10, theta0=q.theta0)
-    h, v = quake.eigen_variances(q.Sigma, q.H)
+    h, v = earthquake.eigen_variances(q.Sigma, q.H)
     fig, ax = plt.subplots()
-    quake.plot_variance_flatness(ax, h, v, boltzmann=True, label="theory")
-    quake.plot_variance_flatness(ax, h, v, sem=0.1 * v, theory=False, label="sim")
+    figures.plot_variance_flatness(ax, h, v, boltzmann=True, label="theory")
+    figures.plot_variance_flatness(ax, h, v, sem=0.1 * v, theory=False, label="sim")
     assert len(ax.lines) >= 2
     fig, ax = plt.subplots()
     ea = np.linspace(-1e-5, 1e-5, 11)
-    mesh = quake.plot_fig2c(ax, q, wr.Sigma, hist=np.ones((10, 10)), edges=(ea, ea))
+    mesh = figures.plot_fig2c(ax, q, wr.Sigma, hist=np.ones((10, 10)), edges=(ea, ea))
     assert mesh is not None
-    axes, qz = quake.plot_quake_vs_wr(problem, wr, zeta=1e-3)
+    axes, qz = figures.plot_quake_vs_wr(problem, wr, zeta=1e-3)
     assert qz.zeta == 1e-3 and len(axes) == 2
     plt.close("all")
 
 
 def test_load_missing_says_how_to_regenerate(tmp_path):
     with pytest.raises(DataError, match="PROVENANCE.json: the file is missing.*python -m noneq.scripts.earthquake"):
-        quake.load_earthquake(tmp_path)
+        script.load(tmp_path)
 
 
 def test_script_small(tmp_path):
@@ -182,7 +183,7 @@ def test_script_small(tmp_path):
     assert tuple(prov) == store.FIELDS and prov["command"] == f"python -m noneq.scripts.earthquake --small --seed 0 --out {tmp_path}"
     assert list(prov["files"]) == ["earthquake.npz"] and prov["wall_time_s"]["total_s"] > 0
     assert prov["parameters"]["eta"] == ETA and prov["parameters"]["zeta"] == ZETA
-    d = quake.load_earthquake(tmp_path)
+    d = script.load(tmp_path)
     assert d["quake_cov"].shape == (7, 7) and np.allclose(d["quake_cov"], d["quake_cov"].T, rtol=1e-12, atol=0)
     assert d["quake_hist2d"].shape == (20, 20) and d["quake_hist2d"].sum() > 0
     assert d["quake_edges_a"].shape == (21,) and np.all(np.diff(d["quake_edges_a"]) > 0)
