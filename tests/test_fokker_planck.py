@@ -4,6 +4,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import scipy.stats
 
 from noneq import checks, ness
 from noneq import fokker_planck as fp
@@ -441,3 +442,78 @@ def test_entropy_production_checks_accept_right_and_reject_wrong_answers():
         checks.check_entropy_rate_2d(lambda *a: -rate(*a))
     with pytest.raises(AssertionError, match="det D"):
         checks.check_entropy_rate_2d(lambda C12, D, S: rate(C12, D, S) * np.linalg.det(D))
+
+
+def _loss_1d(t):
+    return 0.5 * t ** 2
+
+
+def _grad_1d(t):
+    return t
+
+
+def _diffusion_1d(t):
+    return 0.2 + t ** 2
+
+
+def test_multiplicative_noise_ito_and_stratonovich_match_their_own_densities():
+    """Position-dependent D with mu = beta D: the Ito chain (Euler-Maruyama) ends in Eq. (4) with
+    G = 1/D, the Stratonovich chain (Heun) in G = D^{-1/2}; each is many s.e. from the other."""
+    from noneq import measure
+
+    edges = np.linspace(-2.5, 2.5, 21)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    for k, conv in enumerate(fp.CONVENTIONS):
+        traj = fp.simulate_multiplicative(jax.random.key(k), np.zeros(200), _grad_1d, _diffusion_1d, 1.0,
+                                          8000, dt=5e-3, thin=20, convention=conv)
+        h, se = measure.chain_histogram(traj[:, 100:], edges)
+        z = {th: np.abs(h - fp.multiplicative_density(_loss_1d, _diffusion_1d, 1.0, centres, th)) / se
+             for th in fp.CONVENTIONS}
+        other = "stratonovich" if conv == "ito" else "ito"
+        assert z[conv].max() < 4.5, (conv, z[conv].max())
+        assert z[other].max() > 10, (conv, z[other].max())
+
+
+def test_multiplicative_density_is_normalized_and_reduces_to_boltzmann():
+    x = np.linspace(-12, 12, 24001)
+    for conv in fp.CONVENTIONS:
+        P = fp.multiplicative_density(_loss_1d, _diffusion_1d, 2.0, x, conv)
+        assert np.trapezoid(P, x) == pytest.approx(1.0, abs=1e-8)
+    PB = fp.multiplicative_density(_loss_1d, lambda t: 0 * t + 3.0, 2.0, x)
+    np.testing.assert_allclose(PB, np.exp(-x ** 2) / np.sqrt(np.pi), atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"convention": "ito-ish"}, "convention must be one of"),
+    ({"beta": -1.0}, "beta"),
+    ({"dt": 0.0}, "dt"),
+    ({"n_steps": 2.5}, "n_steps"),
+    ({"thin": 3}, "multiple of thin"),
+    ({"theta_init": np.zeros((2, 2))}, "theta_init"),
+])
+def test_multiplicative_bad_inputs(kwargs, words):
+    args = dict(key=jax.random.key(0), theta_init=np.zeros(4), grad_fn=_grad_1d, diffusion_fn=_diffusion_1d,
+                beta=1.0, n_steps=10, dt=1e-3)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=words):
+        fp.simulate_multiplicative(**args)
+    with pytest.raises(ValueError, match="diffusion_fn must be positive"):
+        fp.multiplicative_density(_loss_1d, lambda t: t, 1.0, np.linspace(-1, 1, 5))
+
+
+def test_chain_histogram_errors_and_bad_input():
+    from noneq import measure
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 500))
+    edges = np.linspace(-2, 2, 9)
+    h, se = measure.chain_histogram(x, edges)
+    c = 0.5 * (edges[1:] + edges[:-1])
+    exact = np.diff(scipy.stats.norm.cdf(edges)) / np.diff(edges)
+    assert np.abs((h - exact) / se).max() < 4.5
+    assert se == pytest.approx(np.sqrt(exact * (1 - exact * 0.5) / (500 * 0.5) / 400), rel=0.3)
+    assert c.shape == h.shape
+    with pytest.raises(ValueError, match="samples must have shape"):
+        measure.chain_histogram(x[:1], edges)
+    with pytest.raises(ValueError, match="edges must be an increasing"):
+        measure.chain_histogram(x, edges[::-1])

@@ -306,3 +306,17 @@ def test_bad_input(regression):
         noise.wor_moments(3, 10)
     with pytest.raises(ValueError, match="minibatch size"):
         noise.wor_moments(0, 10)
+
+
+def test_the_two_lines_of_eq18_differ_by_the_finite_size_factor_and_a_gradient_term(regression):
+    """Eq. (18): line 2 (eta^2 n^3/12 H D H, D of Eq. 14) = line 1 ((eta n)^4/24 H V V^T H) times
+    (n - 1) M / (n (M - 1)), minus eta^4 n^3 (n - 1) / (24 (M - 1)) H g g^T H, g = grad L (data)."""
+    p, th0 = regression
+    n, M = p.M / M_BATCH, p.M
+    line1 = np.asarray(noise.diffusion_wor(p, th0, ETA, M_BATCH, "eq18"))
+    line2 = np.asarray(noise.diffusion_wor(p, th0, ETA, M_BATCH, "eq18_hdh"))
+    H = np.asarray(p.hessian(th0))
+    g = np.asarray(jax.grad(p.data_loss)(th0))
+    want = line1 * (n - 1) * M / (n * (M - 1)) - ETA ** 4 * n ** 3 * (n - 1) / (24 * (M - 1)) * H @ np.outer(g, g) @ H
+    np.testing.assert_allclose(line2, want, rtol=1e-9, atol=1e-12 * np.abs(line2).max())
+    assert not np.allclose(line1, line2, rtol=1e-2, atol=0)  # 1 - (n - 1) M / (n (M - 1)) is 4.5% here

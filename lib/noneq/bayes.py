@@ -37,6 +37,7 @@ from . import ness, noise, sim, stationary, validate
 __all__ = [
     "ALGORITHMS",
     "LABELS",
+    "check_algorithm",
     "NoStationaryState",
     "Posterior",
     "StationaryGaussian",
@@ -59,6 +60,7 @@ LABELS = {"sgld": "SGLD", "sgworld": "SGWORLD", "sgworld_nc": "SGWORLD without c
 
 
 def check_algorithm(algorithm):
+    """``algorithm`` if it is one of ``ALGORITHMS`` (``"sgld"``, ``"sgworld"``, ``"sgworld_nc"``); else a ValueError."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")
     return algorithm

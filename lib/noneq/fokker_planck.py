@@ -50,6 +50,9 @@ __all__ = [
     "banana_moments",
     "boltzmann_density",
     "simulate_sde",
+    "CONVENTIONS",
+    "simulate_multiplicative",
+    "multiplicative_density",
     "simulate_linear",
     "discrete_covariance",
     "stationary_windows",
@@ -241,6 +244,113 @@ def simulate_sde(key, theta_init, grad_fn, mu, D, n_steps, *, dt=1.0, thin=1, ar
         raise FloatingPointError(f"diverged at step {k * thin}: the Euler-Maruyama scheme is unstable "
                                  f"for this dt and mobility; reduce dt (or eta).")
     return traj
+
+
+#: how a multiplicative-noise SDE is read: Ito (evaluate the noise at the start of the step) or
+#: Stratonovich (at the midpoint)
+CONVENTIONS = ("ito", "stratonovich")
+
+
+def _check_convention(convention):
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}.")
+    return convention
+
+
+@partial(jax.jit, static_argnames=("grad_fn", "diffusion_fn", "n_rec", "thin", "stratonovich"))
+def _multiplicative_run(key, theta, beta, dt, grad_fn, diffusion_fn, n_rec, thin, stratonovich):
+    drift = jax.vmap(lambda th: -beta * diffusion_fn(th) * grad_fn(th))     # mu = beta D
+    amp = jax.vmap(lambda th: jnp.sqrt(2.0 * diffusion_fn(th)))
+
+    def step(th, k):
+        dW = jax.random.normal(k, th.shape) * jnp.sqrt(dt)
+        a, g = drift(th), amp(th)
+        if not stratonovich:                                                # Euler-Maruyama
+            return th + a * dt + g * dW, None
+        pred = th + a * dt + g * dW                                         # Heun predictor
+        return th + 0.5 * (a + drift(pred)) * dt + 0.5 * (g + amp(pred)) * dW, None
+
+    def record(th, r):
+        th, _ = jax.lax.scan(step, th, jax.random.split(jax.random.fold_in(key, r), thin))
+        return th, th
+
+    _, rec = jax.lax.scan(record, theta, jnp.arange(n_rec))
+    return jnp.concatenate([theta[None], rec], axis=0).T                     # (B, n_rec + 1)
+
+
+def simulate_multiplicative(key, theta_init, grad_fn, diffusion_fn, beta, n_steps, *, dt, thin=1,
+                            convention="ito"):
+    """Trajectories of a 1-D diffusion with position-dependent D(theta) and mobility
+    mu(theta) = beta D(theta) (the Einstein relation, condition (i) of Sec. 2.1):
+
+        d theta = -beta D(theta) L'(theta) dt + sqrt(2 D(theta)) dW.
+
+    Read in the Ito convention (``convention="ito"``, Euler-Maruyama: the noise amplitude at the
+    start of each step) this SDE has exactly the FP equation (1)-(2), whose current
+    -P mu L' - d(D P)/dtheta carries the divergence of D inside the derivative; its stationary
+    state is the generalized Boltzmann equilibrium Eq. (4) with G = 1/D
+    (:func:`multiplicative_density`). Read as Stratonovich (``"stratonovich"``, the Heun
+    predictor-corrector scheme) the same symbols mean a different process: an extra drift
+    D'/2, and G = D^{-1/2}.
+
+    Parameters
+    ----------
+    key : jax.random key.
+    theta_init : (B,) starts of B independent chains.
+    grad_fn, diffusion_fn : callables theta -> L'(theta) and theta -> D(theta) > 0 for one
+        scalar theta, JAX-traceable (module-level functions avoid recompiling).
+    beta : float > 0, the inverse temperature of the Einstein relation.
+    n_steps : int >= 1, a multiple of ``thin``; dt : float > 0; thin : record every
+        ``thin``-th state.
+
+    Returns (B, n_steps // thin + 1): the first column is ``theta_init``. Raises
+    FloatingPointError if a chain leaves the finite numbers (reduce dt).
+    """
+    theta = np.asarray(theta_init, dtype=float)
+    if theta.ndim != 1 or theta.size < 1 or not np.all(np.isfinite(theta)):
+        raise ValueError(f"theta_init must be a 1-D array of finite starts (B,), got shape {theta.shape}.")
+    if not (callable(grad_fn) and callable(diffusion_fn)):
+        raise ValueError("grad_fn and diffusion_fn must be callables of one scalar theta.")
+    beta, dt = _positive("beta", beta), _positive("dt", dt)
+    n_steps, thin = _integer("n_steps", n_steps), _integer("thin", thin)
+    if n_steps % thin:
+        raise ValueError(f"n_steps ({n_steps}) must be a multiple of thin ({thin}).")
+    strat = _check_convention(convention) == "stratonovich"
+    traj = _multiplicative_run(key, jnp.asarray(theta), beta, dt, grad_fn, diffusion_fn, n_steps // thin,
+                               thin, strat)
+    traj = np.asarray(traj)
+    if not np.all(np.isfinite(traj)):
+        raise FloatingPointError("a chain diverged: the scheme is unstable for this dt; reduce dt.")
+    return traj
+
+
+def multiplicative_density(loss_fn, diffusion_fn, beta, x, convention="ito"):
+    """The exact stationary density of :func:`simulate_multiplicative` at the points ``x`` (n,),
+    normalized over the whole line (``scipy.integrate.quad``). Ito: Eq. (4) with G = 1/D, the
+    solution of the divergence condition (ii) in one dimension, d(G D)/dtheta = 0, so
+    P^s = Z^{-1} exp(-beta L) / D. Stratonovich: P^s = Z^{-1} exp(-beta L) / sqrt(D) (its extra
+    drift D'/2 cancels half of the divergence term of Eq. 3). ``loss_fn`` and ``diffusion_fn``
+    map arrays elementwise; D must be positive and exp(-beta L) integrable."""
+    import scipy.integrate
+
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or x.size < 1 or not np.all(np.isfinite(x)):
+        raise ValueError(f"x must be a 1-D array of finite points, got shape {x.shape}.")
+    beta = _positive("beta", beta)
+    power = 1.0 if _check_convention(convention) == "ito" else 0.5
+    L0 = float(np.min(loss_fn(x)))
+
+    def w(t):
+        t = np.asarray(t, dtype=float)
+        D = np.asarray(diffusion_fn(t), dtype=float)
+        if np.any(D <= 0):
+            raise ValueError(f"diffusion_fn must be positive; D({float(np.ravel(t)[0]):.3g}) = {float(np.ravel(D)[0]):.3g}.")
+        return np.exp(-beta * (np.asarray(loss_fn(t), dtype=float) - L0)) / D ** power
+
+    Z, err = scipy.integrate.quad(lambda t: float(w(t)), -np.inf, np.inf, limit=200)
+    if not np.isfinite(Z) or Z <= 0 or err > 1e-6 * Z:
+        raise ValueError(f"exp(-beta L)/D^{power:g} is not integrable to 1e-6 (Z = {Z:.3g} +- {err:.1g}).")
+    return w(x) / Z
 
 
 def _linear_grad(theta, H, theta0):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["minimum", "hessian", "NewtonResult", "newton"]
+__all__ = ["minimum", "hessian", "NewtonResult", "newton", "loss_slice"]
 
 
 class NewtonResult(tuple):

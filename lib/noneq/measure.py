@@ -38,6 +38,7 @@ __all__ = [
     "BatchMeans",
     "batch_means",
     "hist_edges",
+    "chain_histogram",
     "run_segments",
     "pooled_covariance",
     "Pooled",
@@ -99,6 +100,25 @@ def batch_means(x, n_batches):
 # ---------------------------------------------------------------------------------------------
 # segmented stationary runs
 # ---------------------------------------------------------------------------------------------
+
+
+def chain_histogram(samples, edges):
+    """The density histogram of stationary samples from B independent chains, with its standard
+    error from the spread between chains (each chain's own histogram is one independent
+    estimate, whatever its autocorrelation).
+
+    ``samples`` (B, T): B >= 2 chains of T scalar samples; ``edges`` (K + 1,) increasing bin
+    edges. Returns (density (K,), standard error (K,)); the density is the fraction of all
+    samples in each bin per unit length (samples outside the edges count in the total).
+    """
+    x = np.asarray(samples, dtype=float)
+    e = np.asarray(edges, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
+        raise ValueError(f"samples must have shape (B, T) with B >= 2 chains, got {x.shape}.")
+    if e.ndim != 1 or e.size < 2 or np.any(np.diff(e) <= 0) or not np.all(np.isfinite(e)):
+        raise ValueError(f"edges must be an increasing 1-D array of at least 2 finite values, got shape {e.shape}.")
+    per_chain = np.stack([np.histogram(row, e)[0] for row in x]) / (x.shape[1] * np.diff(e))
+    return per_chain.mean(0), per_chain.std(0, ddof=1) / np.sqrt(x.shape[0])
 
 
 def hist_edges(Sigma, centre, origin, pair=(6, 7), width=5.0, bins=80):

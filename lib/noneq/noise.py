@@ -519,6 +519,10 @@ def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZ
         S or U: works for MNIST (N = 490, M = 60,000).
         ``"eq18"``: Eq. (18), first line, (eta n)^4 / 24 H V V^T H, H the Hessian of L + R. An
         M >> 1, n >> 1 approximation: unlike the other two it does not vanish at m = M (n = 1).
+        ``"eq18_hdh"``: Eq. (18), second line, eta^2 n^3 / 12 H D H with D the WR diffusion of
+        Eq. (14). It equals the first line times (n - 1) M / (n (M - 1)) minus a term in
+        grad L grad L^T (D contains the covariance of the per-sample gradients, VV^T/M minus
+        the mean gradient squared), so the two lines agree only for n >> 1, M >> 1 at a minimum.
 
     m must divide M (n = M/m epochs steps). Returns a symmetric (N, N) matrix (zero for m = M with
     ``full`` and ``b21``).
@@ -548,7 +552,11 @@ def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZ
         H = problem.hessian(theta)
         D = (eta * n) ** 4 / 24 * H @ _VVt(problem, theta, chunk_size) @ H
         return 0.5 * (D + D.T)
-    raise ValueError(f"method must be 'full', 'b21' or 'eq18', got {method!r}.")
+    if method == "eq18_hdh":
+        H = problem.hessian(theta)
+        D = eta ** 2 * n ** 3 / 12 * H @ diffusion_wr(problem, theta, eta, m) @ H
+        return 0.5 * (D + D.T)
+    raise ValueError(f"method must be 'full', 'b21', 'eq18' or 'eq18_hdh', got {method!r}.")
 
 
 def diffusion_wor_paper(problem, theta, eta, m):

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import landscape, ness, noise, validate
 
-__all__ = ["Theory", "theory"]
+__all__ = ["Theory", "theory", "marginal", "boltzmann_marginal", "plane_tracers"]
 
 
 class Theory(NamedTuple):

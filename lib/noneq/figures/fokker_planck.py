@@ -1,7 +1,9 @@
 """Figures of the chapter "From SGD to a Fokker-Planck equation" (Sec. 2-3.3): the stationary
 density, its probability current and the Boltzmann density of the two-dimensional linear model
-(the widget's function :func:`plot_ness_2d`). The fields come from
-:func:`noneq.fokker_planck.ness_fields` (Eqs. 21-24).
+(the widget's function :func:`plot_ness_2d`; the fields come from
+:func:`noneq.fokker_planck.ness_fields`, Eqs. 21-24), and the stationary density of a 1-D
+diffusion with position-dependent D under the Ito and Stratonovich readings
+(:func:`plot_multiplicative_noise`, Eq. 4).
 """
 from __future__ import annotations
 
@@ -64,5 +66,37 @@ def plot_ness_2d(angle=30.0, anisotropy=10.0, *, h=(4.0, 1.0), eta=0.01, samples
     ax.set_xlabel(r"$\delta\theta_1$")
     ax.set_ylabel(r"$\delta\theta_2$")
     ax.set_title(rf"angle {angle:.0f}°, $d_1/d_2={float(anisotropy):.3g}$: $C_{{12}}={f['C'][0, 1]:+.2e}$")
+    style.legend_below(ax, ncol=1)
+    return fig
+
+
+def plot_multiplicative_noise(edges, measured, loss_fn, diffusion_fn, beta, ax=None):
+    """Stationary densities of the 1-D diffusion of :func:`noneq.fokker_planck.simulate_multiplicative`:
+    the simulated histograms with 2 s.e. bars (``measured``: dict convention -> (density (K,),
+    s.e. (K,)) on the bins ``edges`` (K + 1,)) against the exact densities
+    (:func:`noneq.fokker_planck.multiplicative_density`: Ito e^{-beta L}/D, Eq. 4 with G = 1/D;
+    Stratonovich e^{-beta L}/sqrt(D)) and the plain Boltzmann density e^{-beta L}, which ignores
+    the position dependence of D. Returns the Figure."""
+    edges = np.asarray(edges, dtype=float)
+    x = np.linspace(edges[0], edges[-1], 601)
+    if ax is None:
+        fig, ax = style.figure("single", height=3.8)
+    else:
+        fig = ax.figure
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    curves = {"ito": (style.SERIES[0], r"Ito: $e^{-\beta\mathcal{L}}/D$ (Eq. 4, $G=1/D$)"),
+              "stratonovich": (style.SERIES[1], r"Stratonovich: $e^{-\beta\mathcal{L}}/\sqrt{D}$")}
+    for k, (conv, (color, label)) in enumerate(curves.items()):
+        ax.plot(x, fp.multiplicative_density(loss_fn, diffusion_fn, beta, x, conv), color=color, lw=1.4,
+                label=label)
+        if conv in measured:
+            h, se = measured[conv]
+            ax.errorbar(centres, h, yerr=2 * se, fmt=style.MARKERS[k], ms=3.5, mfc="white", color=color,
+                        lw=1, label=f"simulation, {'Euler-Maruyama' if conv == 'ito' else 'Heun'}")
+    PB = fp.multiplicative_density(loss_fn, lambda t: np.ones_like(t), beta, x)   # D constant: Boltzmann
+    ax.plot(x, PB, "--", color=style.BOLTZMANN, lw=1.4,
+            label=r"Boltzmann $e^{-\beta\mathcal{L}}$ (ignores $D(\theta)$)")
+    ax.set_xlabel(r"$\theta$")
+    ax.set_ylabel(r"stationary density $P^s(\theta)$")
     style.legend_below(ax, ncol=1)
     return fig

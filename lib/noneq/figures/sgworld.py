@@ -1,7 +1,7 @@
 """Figures of the chapter "SGLD and SGWORLD" (Sec. 6; the paper's Fig. 6): KL divergence against
 the learning rate, the stationary ellipses against the posterior (the widget's function
 :func:`plot_sgworld_state`), and the side-by-side table of the samplers' code (cut by
-``inspect.getsource`` from the plain step functions of :mod:`noneq.sim.steps`).
+``inspect.getsource`` from the plain step functions of ``noneq.sim.steps``).
 """
 from __future__ import annotations
 
