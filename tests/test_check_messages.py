@@ -23,7 +23,7 @@ def _call(check, bad):
     return check(*[SIZES.get(p.name, bad) for p in params])
 
 
-@pytest.mark.parametrize("name", checks.__all__)
+@pytest.mark.parametrize("name", [n for n in checks.__all__ if n.startswith("check_")])
 def test_wrong_input_gets_a_message(name):
     check = getattr(checks, name)
     for label, bad in BAD.items():

@@ -364,3 +364,60 @@ def test_check_covariance_ratio():
         checks.check_covariance_ratio(lambda h, eta, n: (eta * n) ** 2 * np.outer(h, h))
     with pytest.raises(AssertionError, match="one factor n"):
         checks.check_covariance_ratio(lambda h, eta, n: eta ** 2 * n ** 3 * np.outer(h, h) / 12)
+
+
+def _dhat_enumerated(problem, theta, eta, m, factor=0.5):
+    """Half the covariance of the epoch displacement over every distinct epoch (the exercise)."""
+    import itertools
+
+    M, n = problem.M, problem.M // m
+    epochs = {tuple(frozenset(p[t * m:(t + 1) * m]) for t in range(n)) for p in itertools.permutations(range(M))}
+    d = []
+    for epoch in epochs:
+        th = np.array(theta, dtype=float)
+        for batch in epoch:
+            G = np.asarray(problem.per_sample_grads(th))
+            th = th - eta * (G[list(batch)].mean(axis=0) + np.asarray(problem.grad(th)) - G.mean(axis=0))
+        d.append(th - theta)
+    return factor * np.cov(np.array(d).T, bias=True)
+
+
+def test_check_dhat_enumerated_right_and_wrong():
+    """Enumerating all epochs of the toy problem reproduces Eq. (B18) to O(eta); a factor 2 or a
+    WR-style (independent minibatches) answer is refused with the reason."""
+    checks.check_dhat_enumerated(_dhat_enumerated)
+    with pytest.raises(AssertionError, match="factor 2 too large"):
+        checks.check_dhat_enumerated(lambda *a: _dhat_enumerated(*a, factor=1.0))
+    with pytest.raises(AssertionError, match="off by"):
+        checks.check_dhat_enumerated(lambda p, th, eta, m: np.asarray(noise.diffusion_wr(p, th, eta, m)))
+
+
+def test_wor_step_noise_sums_to_zero_and_is_anticorrelated_within_an_epoch(regression):
+    """Eq. (B1): the n step noises of an epoch add up to zero at fixed theta, so the lag
+    correlation is -(n - k)/(n (n - 1)) within an epoch and 0 beyond; WR noise is uncorrelated."""
+    p, th0 = regression
+    n = p.M // 10
+    xi = minibatch.wor_noise(p, th0, 1e-7, 10, 400, jax.random.key(5))
+    assert xi.shape == (400, n, p.N)
+    assert np.abs(xi.sum(axis=1)).max() < 1e-12 * np.abs(xi).max()
+    lags = np.arange(2 * n + 1)
+    r, se = minibatch.lag_correlation(xi, 2 * n)
+    assert r[0] == pytest.approx(1.0)
+    assert np.abs((r - minibatch.wor_lag_correlation(n, lags))[1:] / se[1:]).max() < 4.5
+    r_wr, se_wr = minibatch.lag_correlation(minibatch.wr_noise(p, th0, 1e-7, 10, 400 * n, jax.random.key(6)), 2 * n)
+    assert np.abs(r_wr[1:] / se_wr[1:]).max() < 4.5
+    # the WR sequence does not show the WOR triangle at lag 1 (-1/n = -0.05, s.e. ~ 0.003)
+    assert abs(r_wr[1] + 1 / n) > 6 * se_wr[1]
+
+
+def test_lag_correlation_theory_and_bad_inputs():
+    np.testing.assert_allclose(minibatch.wor_lag_correlation(4, [0, 1, 2, 3, 4, 9]),
+                               [1.0, -3 / 12, -2 / 12, -1 / 12, 0.0, 0.0])
+    with pytest.raises(ValueError, match="n must be"):
+        minibatch.wor_lag_correlation(1, [0])
+    with pytest.raises(ValueError, match="lags must be"):
+        minibatch.wor_lag_correlation(4, [0.5])
+    with pytest.raises(ValueError, match="xi is too short"):
+        minibatch.lag_correlation(np.ones((30, 2)), 5)
+    with pytest.raises(ValueError, match="max_lag"):
+        minibatch.lag_correlation(np.ones((300, 2)), -1)

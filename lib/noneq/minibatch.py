@@ -35,6 +35,9 @@ from . import measure, noise, sim, validate
 
 __all__ = [
     "wr_noise",
+    "wor_noise",
+    "lag_correlation",
+    "wor_lag_correlation",
     "noise_covariance",
     "GaussianityStats",
     "gaussianity",
@@ -83,6 +86,55 @@ def wr_noise(problem, theta, eta, m, n_samples, key, *, chunk=20000):
     for s in range(0, n_samples, chunk):
         out[s:s + chunk] = eta * (g - G[idx[s:s + chunk]].mean(axis=1))
     return out
+
+
+def wor_noise(problem, theta, eta, m, n_epochs, key):
+    """Samples of the WOR step noise xi_t = eta grad[L - L_{B_t}](theta) (Eq. 12) at a fixed
+    ``theta``, for every step of ``n_epochs`` consecutive epochs of :func:`noneq.sim.wor` with
+    ``key`` (the minibatches of epoch e are ``noneq.sim.wor_epoch(key, M, m, e)``).
+
+    Within an epoch the n noises add up to zero exactly, since every point is used once
+    (Eq. B1): sum_t grad L_{B_t} = n grad L. Returns (n_epochs, n, N); m must divide M.
+    """
+    eta, m, n = noise.check_eta_m(problem, eta, m, wor=True)
+    theta = problem.check_theta(theta)
+    n_epochs = validate.integer("n_epochs", n_epochs)
+    G = np.asarray(problem.per_sample_grads(theta))            # (M, N)
+    batches = np.stack([np.asarray(sim.wor_epoch(key, problem.M, m, e)) for e in range(n_epochs)])
+    return eta * (G.mean(axis=0) - G[batches].mean(axis=2))   # (n_epochs, n, N)
+
+
+def lag_correlation(xi, max_lag, *, n_blocks=20):
+    """The normalized lag correlation r(k) = <xi_t . xi_{t+k}> / <|xi_t|^2>, k = 0..``max_lag``,
+    of a noise sequence ``xi`` (T, N) (or (E, n, N), laid end to end), with standard errors
+    from ``n_blocks`` contiguous blocks (pairs that straddle two blocks are left out).
+    Returns (r (max_lag + 1,), se (max_lag + 1,))."""
+    x = np.asarray(xi, dtype=float)
+    x = x.reshape(-1, x.shape[-1])
+    max_lag = validate.integer("max_lag", max_lag, lo=0)
+    n_blocks = validate.integer("n_blocks", n_blocks, lo=2)
+    L = len(x) // n_blocks
+    if L <= max_lag + 1:
+        raise ValueError(f"xi is too short: {len(x)} samples in {n_blocks} blocks leave {L} per block, "
+                         f"need more than max_lag + 1 = {max_lag + 1}.")
+    var = np.mean(np.sum(x[: L * n_blocks] ** 2, axis=1))
+    r = np.array([[np.mean(np.sum(seg[: L - k] * seg[k:], axis=1)) for k in range(max_lag + 1)]
+                  for seg in x[: L * n_blocks].reshape(n_blocks, L, -1)]) / var
+    return r.mean(axis=0), r.std(axis=0, ddof=1) / np.sqrt(n_blocks)
+
+
+def wor_lag_correlation(n, lags):
+    """The lag correlation of WOR step noise at a fixed theta with n steps per epoch:
+    r(0) = 1, r(k) = -(n - k) / (n (n - 1)) for 0 < k < n, r(k) = 0 for k >= n.
+
+    Within an epoch the n noises are exchangeable and sum to zero (Eq. B1), so two different
+    steps of one epoch have correlation -1/(n - 1); a pair k steps apart lies in one epoch with
+    probability (n - k)/n, and epochs are independent. (WR noise: r(k) = 0 for k > 0.)"""
+    n = validate.integer("n", n, lo=2)
+    k = np.asarray(lags)
+    if np.any(k < 0) or np.any(k != np.round(k)):
+        raise ValueError(f"lags must be non-negative integers, got {lags!r}.")
+    return np.where(k == 0, 1.0, np.where(k < n, -(n - k) / (n * (n - 1.0)), 0.0))
 
 
 def noise_covariance(xi, *, center=False):

@@ -9,6 +9,8 @@ __all__ = [
     "check_wor_moments",
     "check_delta_loss_toy",
     "check_covariance_ratio",
+    "toy_problem",
+    "check_dhat_enumerated",
 ]
 
 
@@ -91,3 +93,46 @@ def check_covariance_ratio(covariance_ratio):
     if np.allclose(got, np.diag(np.diag(want)), rtol=1e-10):
         _fail(ex, "the off-diagonal ratios are (eta n)^2 h_a h_b / 12 as well (not zero).")
     _fail(ex, f"the ratio for h_a = h_b = {h[-1]:g} should be {want[-1, -1]:.4g}, got {got[-1, -1]:.4g}.")
+
+
+def toy_problem():
+    """The exercise's toy problem: M = 6 points, a two-parameter network
+    f(x; theta) = theta_1 tanh(theta_2 x) with the squared loss of Eq. (10) (epsilon = 1) and
+    lambda = 0.1; small enough to enumerate all 6! orders of an epoch."""
+    import jax.numpy as jnp
+
+    from .. import problems
+
+    x = np.array([-1.5, -0.8, -0.2, 0.3, 0.9, 1.6])
+    y = np.array([-1.1, -0.9, 0.1, 0.2, 1.0, 0.8])
+    return problems.from_model("toy", lambda xi, th: th[0] * jnp.tanh(th[1] * xi), x, y, 2, scale=0.5, lam=0.1)
+
+
+def check_dhat_enumerated(dhat_enumerated):
+    """Exercise "D-hat by enumeration": dhat_enumerated(problem, theta, eta, m) returns half the
+    covariance of the epoch displacement over all M! orders of one epoch; at small eta it must
+    agree with Eq. (B18) (with the exact moments, ``noise.diffusion_wor``), the leading order
+    in eta, to O(eta n h)."""
+    ex = "D-hat by enumeration"
+    from .. import noise
+
+    need_function(dhat_enumerated, ex, "dhat_enumerated")
+    problem, theta, m = toy_problem(), np.array([0.8, 1.3]), 2
+    results = {}
+    for eta in (1e-4, 1e-3):
+        value = call(ex, dhat_enumerated, f"dhat_enumerated(toy, {theta.tolist()}, {eta}, {m})", problem, theta,
+                     eta, m)
+        got = as_array(value, (2, 2), ex, "D-hat, a 2 x 2 matrix")
+        want = np.asarray(noise.diffusion_wor(problem, theta, eta, m, "full"))
+        results[eta] = np.abs(got - want).max() / np.abs(want).max()
+        if not np.allclose(got, got.T, rtol=1e-8, atol=1e-12 * np.abs(want).max()):
+            _fail(ex, "D-hat must be symmetric: half the covariance <d d^T> - <d><d>^T of the displacement d.")
+        if eta == 1e-4 and results[eta] > 0.02:
+            if np.allclose(got, 2 * want, rtol=0.02, atol=0):
+                _fail(ex, "a factor 2 too large: D-hat = <xi-hat xi-hat^T> / 2 (Eq. 17).")
+            if np.allclose(got, 0.5 * want, rtol=0.02, atol=0):
+                _fail(ex, "a factor 2 too small: D-hat is half the covariance of the displacement, not a quarter.")
+            _fail(ex, f"off by {results[eta]:.1%} from Eq. (B18) at eta = 1e-4: run the n steps of each order with "
+                      "the full gradient of (1/m) sum_(i in B) l_i + R, and average over all M! orders.")
+    return _ok(ex, f"enumeration vs Eq. (B18): {results[1e-4]:.1e} at eta = 1e-4, {results[1e-3]:.1e} at "
+                   "eta = 1e-3 (B18 is the leading order; the difference grows like eta)")

@@ -50,3 +50,31 @@ def plot_wor_shift(problem, theta0, eta=minibatch.PAPER_ETA, m=minibatch.PAPER_M
     ax2.set_aspect("equal", adjustable="datalim")
     style.legend_below(ax2, ncol=2)
     return fig
+
+
+def plot_lag_correlation(n, measured, ax=None):
+    """The within-epoch anticorrelation of WOR step noise (Sec. 3.2, Eq. B1): the measured lag
+    correlations r(k) = <xi_t . xi_{t+k}>/<|xi|^2> with 2 s.e. bars (``measured``: dict
+    "wr"/"wor" -> (r, se) for lags 0..K from :func:`noneq.minibatch.lag_correlation`) against
+    the theory (:func:`noneq.minibatch.wor_lag_correlation` for WOR, 0 for WR), for n steps per
+    epoch. Lag 0 (r = 1) is not drawn. Returns the Figure."""
+    if ax is None:
+        fig, ax = style.figure("single", height=3.4)
+    else:
+        fig = ax.figure
+    K = len(next(iter(measured.values()))[0]) - 1
+    lags = np.arange(1, K + 1)
+    fine = np.linspace(1, K, 4 * K)
+    ax.axhline(0.0, color=style.THEORY, lw=1, ls=":", label="WR theory: 0")
+    ax.plot(fine, minibatch.wor_lag_correlation(n, np.floor(fine)), color=style.THEORY, lw=1.2,
+            drawstyle="steps-post", label=r"WOR theory: $-(n-k)/(n(n-1))$")
+    for key in ("wr", "wor"):
+        if key in measured:
+            r, se = measured[key]
+            ax.errorbar(lags, r[1:], yerr=2 * se[1:], fmt=style.SCHEME[key]["marker"], ms=3.5, mfc="white",
+                        lw=1, color=style.SCHEME[key]["color"], label=f"{key.upper()} simulation")
+    ax.axvline(n, color=style.THEORY, lw=0.8, ls="--")
+    ax.set_xlabel(r"lag $k$ (SGD steps); dashed: one epoch, $k = n$")
+    ax.set_ylabel(r"$\langle\xi_t\cdot\xi_{t+k}\rangle / \langle|\xi|^2\rangle$")
+    style.legend_below(ax, ncol=2)
+    return fig
