@@ -35,9 +35,12 @@ nbval-notebooks: install
 	  $(BIN)/jupytext --quiet --to ipynb -o $(NBDIR)/$$name.ipynb $$f; \
 	done
 
-# Library tests, data checks, the student edition, and every chapter under nbval, in one run.
+# Library tests, data checks, the student edition, and every chapter under nbval, in one run, on
+# TEST_WORKERS processes (pytest-xdist; a file's tests stay in one process, in order).
+TEST_WORKERS ?= 2
 test: nbval-notebooks
-	$(BIN)/python -m pytest tests $(NBDIR) --nbval-lax -p no:cacheprovider --durations=15
+	$(BIN)/python -m pytest tests $(NBDIR) --nbval-lax -p no:cacheprovider --durations=15 \
+	  -n $(TEST_WORKERS) --dist loadfile
 
 student: install
 	$(BIN)/python -m noneq.student student chapters student

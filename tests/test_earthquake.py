@@ -232,3 +232,22 @@ def test_check_wr_eigen_variances(problem):
         checks.check_wr_eigen_variances(2 * right, problem)
     with pytest.raises(AssertionError, match="off by up to"):
         checks.check_wr_eigen_variances(np.diag(wr.Sigma), problem)
+
+
+def test_minibatch_landscapes_average_to_the_full_landscape():
+    """E[H_B] = H_0 and E[grad(L_B + R)] = grad(L + R) = 0 at theta_0 (minibatches uniform over
+    m-subsets): the mean relative curvature is 1 and the mean gradient 0 within 4.5 s.e.; the
+    earthquake's landscape would have curvature exactly 1 in every minibatch, SGD's does not."""
+    p = problems.regression()
+    theta0 = np.asarray(stationary.theory(p, "wr", 1e-7, 10).theta0)
+    ml = earthquake.minibatch_landscapes(p, theta0, 10, 4000, jax.random.key(2))
+    K = ml.curvature.shape[0]
+    z_c = (ml.curvature.mean(0) - 1) / (ml.curvature.std(0) / np.sqrt(K))
+    z_g = ml.gradient.mean(0) / (ml.gradient.std(0) / np.sqrt(K))
+    assert np.abs(z_c).max() < 4.5 and np.abs(z_g).max() < 4.5
+    assert ml.curvature.std(0).min() > 0.05 and 0 < ml.positive_definite.mean() < 1
+    assert np.all(np.diff(ml.h) > 0)
+    with pytest.raises(ValueError, match="m must be"):
+        earthquake.minibatch_landscapes(p, theta0, 0, 10, jax.random.key(0))
+    with pytest.raises(ValueError, match="n_batches"):
+        earthquake.minibatch_landscapes(p, theta0, 10, 2.5, jax.random.key(0))

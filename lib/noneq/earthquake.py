@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from . import landscape, measure, ness, noise, validate
+from . import landscape, measure, ness, noise, sim, validate
 
 __all__ = [
     "QuakeTheory",
@@ -38,6 +38,8 @@ __all__ = [
     "eigen_variances_from_samples",
     "area_rate_from_samples",
     "boltzmann_variances",
+    "MinibatchLandscapes",
+    "minibatch_landscapes",
 ]
 
 
@@ -190,3 +192,40 @@ def boltzmann_variances(h, var):
 # ---------------------------------------------------------------------------------------------
 # stored paper-scale results
 # ---------------------------------------------------------------------------------------------
+
+
+class MinibatchLandscapes(NamedTuple):
+    """The quadratic models at theta_0 of ``K`` minibatch losses L_B + R, in the eigenbasis of
+    H_0 (eigenvalues ``h`` (N,), ascending): ``curvature`` (K, N), the diagonal
+    (O^T H_B O)_aa / h_a, 1 for a rigid shift of the landscape; ``gradient`` (K, N), the
+    components of grad(L_B + R)(theta_0), whose scatter is the step noise (Eq. 12:
+    xi = -eta grad(L_B + R) at theta_0); ``positive_definite`` (K,) bool, whether H_B has a
+    minimum at all (all eigenvalues > 0)."""
+    h: np.ndarray
+    curvature: np.ndarray
+    gradient: np.ndarray
+    positive_definite: np.ndarray
+
+
+def minibatch_landscapes(problem, theta0, m, n_batches, key) -> MinibatchLandscapes:
+    """How each minibatch sees the landscape near theta_0, for the contrast with the earthquake
+    model (Sec. 4.5): SGD's step at theta_0 descends the minibatch loss L_B + R, a *different*
+    landscape each step, shifted and deformed (its own gradient and Hessian H_B); the
+    earthquake model descends L itself, rigidly shifted by zeta z, so its curvature is H_0 at
+    every step. Minibatches of m distinct points as :func:`noneq.sim.wr` draws them with
+    ``key`` (``noneq.sim.wr_batches``); per-sample gradients and Hessians at theta_0 computed
+    once. Returns :class:`MinibatchLandscapes` for ``n_batches`` minibatches."""
+    theta0 = problem.check_theta(theta0)
+    m = validate.integer("m", m, 1, problem.M)
+    K = validate.integer("n_batches", n_batches)
+    G = np.asarray(problem.per_sample_grads(theta0))                                  # (M, N)
+    Hs = np.asarray(jax.vmap(jax.hessian(problem.per_sample_loss), (None, 0))(jnp.asarray(theta0), problem.data))
+    H = np.asarray(problem.hessian(theta0))
+    g_R = np.asarray(jax.grad(problem.loss)(theta0)) - G.mean(axis=0)               # grad R
+    H_R = H - Hs.mean(axis=0)                                                           # Hessian of R
+    h, O = np.linalg.eigh(H)
+    idx = np.asarray(sim.wr_batches(key, problem.M, m, K))
+    H_B = Hs[idx].mean(axis=1) + H_R                                                    # (K, N, N)
+    g_B = G[idx].mean(axis=1) + g_R
+    curvature = np.einsum("ia,kij,ja->ka", O, H_B, O) / h
+    return MinibatchLandscapes(h, curvature, g_B @ O, np.linalg.eigvalsh(H_B).min(axis=1) > 0)

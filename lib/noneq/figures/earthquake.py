@@ -98,3 +98,26 @@ def plot_quake_vs_wr(problem, wr, zeta=1e-4, eta=1e-7, pair=(6, 7), *, theta0=No
     plot_variance_flatness(ax2, h, vq, label=rf"earthquake, $\zeta$ = {zeta:.2g} (theory)", color=style.EARTHQUAKE)
     style.legend_below(ax2, ncol=2)
     return axes, q
+
+
+def plot_minibatch_curvature(landscapes, ax=None):
+    """Random landscapes against a rigid shift (Sec. 4.5): for each eigen-direction of H_0 (by
+    its curvature h_a), the curvature of the minibatch losses L_B + R along it relative to h_a,
+    median and 10-90 % range over minibatches (``landscapes``:
+    :class:`noneq.earthquake.MinibatchLandscapes`), against the earthquake model, whose shifted
+    landscape keeps the curvature h_a exactly. Returns the Figure."""
+    if ax is None:
+        fig, ax = style.figure("single", height=3.4)
+    else:
+        fig = ax.figure
+    h, c = landscapes.h, landscapes.curvature
+    lo, med, hi = np.percentile(c, [10, 50, 90], axis=0)
+    ax.errorbar(h, med, yerr=[med - lo, hi - med], fmt="o", ms=4, mfc="white", color=style.WR, lw=1.2,
+                capsize=3, label="SGD: minibatch loss $L_B + R$ (median, 10-90 %)")
+    ax.axhline(1.0, color=style.EARTHQUAKE, lw=1.6, label=r"earthquake: $\mathcal{L}(\theta + \zeta z)$, exactly 1")
+    ax.axhline(0.0, color=style.THEORY, lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"curvature $h_\alpha$ of the full loss (eigenvalue of $H_0$)")
+    ax.set_ylabel(r"$(O^T H_B O)_{\alpha\alpha} / h_\alpha$")
+    style.legend_below(ax, ncol=1)
+    return fig
