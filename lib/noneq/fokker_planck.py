@@ -39,7 +39,7 @@ import numpy as np
 
 from . import ness, style
 from .validate import concrete as _concrete, eta as _eta, integer as _integer, matrix as _matrix
-from .validate import points as _points, positive as _positive, trajectory as _trajectory
+from .validate import memory as _memory, points as _points, positive as _positive, trajectory as _trajectory
 
 __all__ = [
     "rotation",
@@ -229,6 +229,8 @@ def simulate_sde(key, theta_init, grad_fn, mu, D, n_steps, *, dt=1.0, thin=1, ar
     thin = _integer("thin", thin)
     if n_steps % thin:
         raise ValueError(f"n_steps ({n_steps}) must be a multiple of thin ({thin}).")
+    _memory(f"simulate_sde's output ({B} chain(s) x {n_steps // thin + 1} records x N = {N})",
+            8 * B * (n_steps // thin + 1) * N, "record less often (a larger thin), fewer chains or fewer n_steps")
     out_shape = jax.eval_shape(lambda th: grad_fn(th, *args), jax.ShapeDtypeStruct((N,), jnp.float64)).shape
     if out_shape != (N,):
         raise ValueError(f"grad_fn(theta, *args) must return shape ({N},), got {out_shape}.")
@@ -299,6 +301,9 @@ def stationary_windows(key, H, D, eta, length, n_windows, *, theta0=None):
     N = H.shape[0]
     length = _integer("length", length)
     n_windows = _integer("n_windows", n_windows)
+    _memory(f"stationary_windows' output ({n_windows} windows x {length + 1} points x N = {N})",
+            8 * n_windows * (length + 1) * N, "fewer or shorter windows (n_windows, length), or "
+            "stationary_window_map, which keeps one batch of windows at a time")
     theta0 = jnp.zeros(N) if theta0 is None else _points("theta0", theta0, N)
     k_start, k_run = jax.random.split(key)
     start = _gaussian_points(k_start, theta0, jnp.linalg.cholesky(discrete_covariance(H, D, eta)), n_windows)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .validate import concrete as _concrete, eta as _eta, integer, matrix as _matrix, points as _points, stability_limit
-from .validate import trajectory as _trajectory
+from .validate import memory as _memory, trajectory as _trajectory
 
 __all__ = [
     "covariance",
@@ -237,6 +237,8 @@ def advect_tracers(key, C, Sigma, n_tracers, times, *, theta0=None):
     theta0 = jnp.zeros(N) if theta0 is None else _points("theta0", theta0, N)
     if theta0.shape != (N,):
         raise ValueError(f"theta0 must have shape ({N},), got {theta0.shape}.")
+    _memory(f"advect_tracers' output ({times.shape[0]} times x {n_tracers} tracers x N = {N})",
+            8 * times.shape[0] * (n_tracers + N) * N, "fewer times or fewer n_tracers")
     L = jnp.linalg.cholesky(Sigma)
     start = jax.random.normal(key, (int(n_tracers), N), dtype=jnp.float64) @ L.T
     A = -jnp.linalg.solve(Sigma, C.T).T            # A = -C Sigma^{-1}, so v^s = A dtheta

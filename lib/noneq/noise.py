@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .problems import check_problem
 from .validate import eta as _eta, integer
 
 __all__ = [
@@ -55,6 +56,7 @@ def check_eta_m(problem, eta, m, *, wor=False):
     ``eta`` must be a finite number > 0; ``m`` an integer in 1..M. For WOR minibatching
     (``wor=True``) the epoch theory of App. B needs n = M/m to be an integer, so m must divide M.
     """
+    check_problem(problem)
     eta_f = float(_eta(eta))
     if eta_f >= MAX_ETA:
         raise ValueError(f"eta (the learning rate) = {eta_f:.3g} is so large that eta^2 overflows; the "

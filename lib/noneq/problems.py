@@ -29,6 +29,7 @@ from .validate import integer, nonnegative, positive
 
 __all__ = [
     "Problem",
+    "check_problem",
     "from_model",
     "regression",
     "regression_network",
@@ -223,6 +224,15 @@ class Problem:
 
 
 # jitted kernels; the Problem is a pytree argument so its data are not constants
+def check_problem(problem, name="problem"):
+    """``problem`` if it is a :class:`Problem` (built by :func:`regression`, :func:`mnist_linear`,
+    :func:`from_model`, ...), else a TypeError naming ``name``."""
+    if not isinstance(problem, Problem):
+        raise TypeError(f"{name} must be a noneq.problems.Problem (e.g. problems.regression()), "
+                        f"got {problem!r:.80}.")
+    return problem
+
+
 def _per_sample_losses_impl(problem, theta):
     return jax.vmap(lambda z: problem.per_sample_loss(theta, z))(problem.data)
 

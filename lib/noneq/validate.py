@@ -7,13 +7,19 @@ allowed. Values traced by JAX (inside ``jit``/``vmap``) cannot be inspected and 
 from __future__ import annotations
 
 import math
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["concrete", "positive", "nonnegative", "eta", "integer", "matrix", "points", "trajectory",
-           "prng_key", "samples", "stability_limit"]
+           "prng_key", "samples", "stability_limit", "finite", "MEMORY_BUDGET", "memory_budget", "memory"]
+
+#: default memory budget in bytes (1 GiB, within Binder's 1.5 GB) for what one run returns: a run
+#: whose outputs would be larger is refused before it allocates anything (:func:`memory`). Override
+#: it with the environment variable ``NONEQ_MEMORY_BUDGET`` (bytes) or by assigning this name.
+MEMORY_BUDGET = 1 << 30
 
 
 def concrete(x) -> bool:
@@ -39,6 +45,11 @@ def positive(name, value):
     """``value`` as a float; a ValueError naming ``name`` unless it is a finite number > 0
     (traced values pass unchecked)."""
     return _number(name, value, "a finite number > 0", lambda v: v > 0)
+
+
+def finite(name, value):
+    """``value`` as a float; a ValueError naming ``name`` unless it is a finite number."""
+    return _number(name, value, "a finite number", lambda v: True)
 
 
 def nonnegative(name, value):
@@ -166,3 +177,39 @@ def samples(name, x, ndim):
         raise ValueError(f"{name} must be a finite array with {ndim} dimension(s) and at least 2 samples "
                          f"along axis 0, got shape {x.shape}.")
     return x
+
+
+def memory_budget():
+    """The memory budget in bytes: ``NONEQ_MEMORY_BUDGET`` from the environment when set (an
+    integer number of bytes, e.g. ``4e9``), else :data:`MEMORY_BUDGET`."""
+    env = os.environ.get("NONEQ_MEMORY_BUDGET")
+    if env is None or not env.strip():
+        return integer("MEMORY_BUDGET", MEMORY_BUDGET)
+    try:
+        value = float(env)
+    except ValueError:
+        value = math.nan
+    if not (np.isfinite(value) and value >= 1 and value.is_integer()):
+        raise ValueError(f"the environment variable NONEQ_MEMORY_BUDGET must be a number of bytes >= 1, "
+                         f"got {env!r}.")
+    return int(value)
+
+
+def _gb(nbytes):
+    """A size in bytes in GB, to 3 significant digits (17,180 GB rather than 1.72e+04 GB)."""
+    gb = nbytes / 1e9
+    return f"{gb:,.0f} GB" if gb >= 100 else f"{gb:.3g} GB"
+
+
+def memory(what, nbytes, reduce):
+    """Refuse, before anything is allocated, a run whose outputs need ``nbytes`` bytes when that
+    exceeds :func:`memory_budget`: a ValueError saying how large ``what`` would be, the budget,
+    how to change it, and ``reduce``, how to make the run smaller (e.g. "record_every, fewer runs
+    or fewer steps"). Returns ``nbytes`` as an int. Sizes are exact Python integers (no overflow)."""
+    nbytes, budget = int(nbytes), memory_budget()
+    if nbytes > budget:
+        raise ValueError(f"{what} would need {_gb(nbytes)} of memory, more than the budget of "
+                         f"{_gb(budget)}. Reduce it: {reduce}. (The budget is "
+                         f"noneq.validate.MEMORY_BUDGET, or the environment variable NONEQ_MEMORY_BUDGET "
+                         f"in bytes.)")
+    return nbytes

@@ -298,6 +298,7 @@ def stationary(problem, algo, theta0, n_steps, key, *, theta_ref=None, burn_in=0
     theta_ref = theta if theta_ref is None else problem.check_theta(theta_ref, "theta_ref")
     key = _check_key(key)
     bound = driver.check_bound(bound)
+    driver.check_start(theta, bound)
     windows = _check_windows(windows)
     n, _ = driver.record_plan(algo, n_steps, None)
     burn = driver.check_steps(algo, "burn_in", burn_in, 0)
