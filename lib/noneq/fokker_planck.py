@@ -38,7 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import ness, style
-from .validate import concrete as _concrete, eta as _eta, integer as _integer, matrix as _matrix
+from .validate import array as _array, concrete as _concrete, eta as _eta, finite as _finite, integer as _integer
+from .validate import matrix as _matrix
 from .validate import memory as _memory, points as _points, positive as _positive, trajectory as _trajectory
 
 __all__ = [
@@ -81,7 +82,8 @@ __all__ = [
 
 def rotation(angle):
     """The 2 x 2 rotation matrix R(angle) = [[cos, -sin], [sin, cos]] (angle in radians)."""
-    c, s = np.cos(float(angle)), np.sin(float(angle))
+    angle = _finite("angle", angle)
+    c, s = np.cos(angle), np.sin(angle)
     return np.array([[c, -s], [s, c]])
 
 
@@ -97,11 +99,10 @@ def example_linear(angle=np.pi / 6, anisotropy=10.0, h=(4.0, 1.0), eta=0.01):
     """
     eta = _positive("eta", eta)
     a = _positive("anisotropy", anisotropy)
-    h = np.asarray(h, dtype=float)
-    if h.shape != (2,) or not np.all(np.isfinite(h)) or np.any(h <= 0):
+    h = np.asarray(_array("h", h, (2,)))
+    if np.any(h <= 0):
         raise ValueError(f"h must be two positive Hessian eigenvalues, got {h!r}.")
-    if not np.isfinite(float(angle)):
-        raise ValueError(f"angle must be a finite number of radians, got {angle!r}.")
+    angle = _finite("angle", angle)
     d = 2.0 * eta * np.array([a, 1.0]) / (a + 1.0)
     R = rotation(angle)
     D = R @ np.diag(d) @ R.T
@@ -111,7 +112,7 @@ def example_linear(angle=np.pi / 6, anisotropy=10.0, h=(4.0, 1.0), eta=0.01):
 def effective_temperature(D, eta):
     """T = tr D / (N eta): the temperature of the Boltzmann state exp(-L/T) that satisfies the
     trace relation Eq. (22), tr <grad L dtheta^T> = eta^{-1} tr D (for mu = eta I)."""
-    D = _matrix("D", D, symmetric=True)
+    D = _matrix("D", D, psd=True)
     return float(jnp.trace(D)) / (D.shape[0] * _eta(eta))
 
 
@@ -221,6 +222,10 @@ def simulate_sde(key, theta_init, grad_fn, mu, D, n_steps, *, dt=1.0, thin=1, ar
         raise ValueError("theta_init contains non-finite values (nan or inf).")
     if not callable(grad_fn):
         raise ValueError("grad_fn must be a callable grad_fn(theta, *args) -> (N,).")
+    for name, A in (("mu", mu), ("D", D)):
+        if np.shape(A) != (N, N):
+            raise ValueError(f"{name} must have shape (N, N) = ({N}, {N}), N from theta_init of shape "
+                             f"{np.shape(theta_init)}; got {np.shape(A)}.")
     mu = _matrix("mu", mu, N, symmetric=True)
     D = _matrix("D", D, N, symmetric=True)
     Z = jnp.asarray(np.sqrt(2.0) * _sqrt_psd(D))
@@ -351,7 +356,7 @@ def stationary_window_map(key, H, D, eta, length, n_windows, fn, *, batch=None, 
 def grid_axes(extent, n):
     """Cell centres of a regular grid: ``extent`` = ((lo_1, hi_1), (lo_2, hi_2)), ``n`` = cells
     per axis (int or (n_1, n_2)). Returns ``(x, y)`` of shapes (n_1,), (n_2,)."""
-    ext = np.asarray(extent, dtype=float)
+    ext = np.asarray(_array("extent", extent, (2, 2)))
     if ext.shape != (2, 2) or not np.all(np.isfinite(ext)) or np.any(ext[:, 1] <= ext[:, 0]):
         raise ValueError(f"extent must be ((lo_1, hi_1), (lo_2, hi_2)) with lo < hi, got {extent!r}.")
     n1, n2 = (n, n) if np.ndim(n) == 0 else tuple(n)
@@ -553,7 +558,7 @@ def moment_relaxation(H, D, eta, mean0, cov0, times, *, theta0=None):
     mean0 = np.asarray(_points("mean0", mean0, N))
     cov0 = np.asarray(_matrix("cov0", cov0, N, symmetric=True))
     theta0 = np.zeros(N) if theta0 is None else np.asarray(_points("theta0", theta0, N))
-    times = np.atleast_1d(np.asarray(times, dtype=float))
+    times = np.atleast_1d(np.asarray(_array("times", times)))
     if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times < 0):
         raise ValueError("times must be finite times >= 0.")
     h, O = np.linalg.eigh(np.asarray(H))

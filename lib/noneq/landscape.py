@@ -4,6 +4,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from .problems import check_problem
+from .validate import function, integer, positive
+
 __all__ = ["minimum", "hessian", "NewtonResult", "newton"]
 
 
@@ -25,7 +28,7 @@ def hessian(problem, theta):
     At theta_0 this is H_0 of Eq. (C1), whose eigenvalues h_alpha set the relaxation rates
     eta h_alpha of the stationary fluctuations (Eq. 23).
     """
-    return problem.hessian(theta)
+    return check_problem(problem).hessian(theta)
 
 
 def newton(problem, theta_init=None, *, tol=1e-9, max_iter=100, loss_fn=None, grad_fn=None,
@@ -44,11 +47,12 @@ def newton(problem, theta_init=None, *, tol=1e-9, max_iter=100, loss_fn=None, gr
     RuntimeError
         if |grad| is not below ``tol`` after ``max_iter`` iterations.
     """
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol}.")
-    loss_fn = loss_fn or problem.loss
-    grad_fn = grad_fn or problem.grad
-    hessian_fn = hessian_fn or problem.hessian
+    check_problem(problem)
+    tol = positive("tol", tol)
+    max_iter = integer("max_iter", max_iter, 1)
+    loss_fn = problem.loss if loss_fn is None else function("loss_fn", loss_fn)
+    grad_fn = problem.grad if grad_fn is None else function("grad_fn", grad_fn)
+    hessian_fn = problem.hessian if hessian_fn is None else function("hessian_fn", hessian_fn)
     theta = problem.check_theta(problem.theta_init if theta_init is None else theta_init, "theta_init")
     g = np.asarray(grad_fn(theta))
     history = [float(np.linalg.norm(g))]

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import landscape, ness, noise
+from .validate import choice
 
 __all__ = ["Theory", "theory"]
 
@@ -62,6 +63,7 @@ def theory(problem, scheme, eta, m, *, theta0=None, wor_method="full"):
     """
     if scheme not in ("wr", "wor"):
         raise ValueError(f"scheme must be 'wr' or 'wor', got {scheme!r}.")
+    choice("wor_method", wor_method, noise.WOR_METHODS)
     eta, m, n = noise.check_eta_m(problem, eta, m, wor=(scheme == "wor"))
     theta0 = landscape.minimum(problem) if theta0 is None else problem.check_theta(theta0, "theta0")
     if scheme == "wr":

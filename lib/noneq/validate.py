@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["concrete", "positive", "nonnegative", "eta", "integer", "matrix", "points", "trajectory",
-           "prng_key", "samples", "stability_limit", "finite", "MEMORY_BUDGET", "memory_budget", "memory"]
+           "prng_key", "samples", "stability_limit", "finite", "array", "flag", "choice", "function", "MEMORY_BUDGET", "memory_budget", "memory"]
 
 #: default memory budget in bytes (1 GiB, within Binder's 1.5 GB) for what one run returns: a run
 #: whose outputs would be larger is refused before it allocates anything (:func:`memory`). Override
@@ -137,16 +137,56 @@ def points(name, x, N):
     return x
 
 
+def array(name, x, shape=None, *, ndim=None, finite=True):
+    """``x`` as a float64 JAX array, finite (unless ``finite=False``), with ``ndim`` dimensions
+    and/or the given ``shape`` (a tuple; None for an axis of any length); else a ValueError
+    naming ``name``."""
+    try:
+        x = jnp.asarray(x, dtype=jnp.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {x!r:.80}.") from None
+    ndim = len(shape) if shape is not None else ndim
+    if (ndim is not None and x.ndim != ndim) or (
+            shape is not None and any(s is not None and s != n for s, n in zip(shape, x.shape))):
+        want = f"shape {tuple('any' if s is None else s for s in shape)}" if shape is not None else f"{ndim} dimension(s)"
+        raise ValueError(f"{name} must have {want}, got shape {x.shape}.")
+    if finite and concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
+        raise ValueError(f"{name} contains non-finite values (nan or inf).")
+    return x
+
+
 def trajectory(trajectory, theta0):
-    """``(trajectory, theta0)`` checked: theta0 of shape (N,), trajectory of shape (..., l+1, N)
-    with l >= 1 steps."""
-    theta0 = jnp.asarray(theta0, dtype=jnp.float64)
-    if theta0.ndim != 1:
-        raise ValueError(f"theta0 must have shape (N,), got {theta0.shape}.")
-    traj = points("trajectory", trajectory, theta0.shape[0])
+    """``(trajectory, theta0)`` checked: trajectory finite of shape (..., l+1, N) with l >= 1
+    steps, theta0 finite of shape (N,)."""
+    traj = array("trajectory", trajectory)
     if traj.ndim < 2 or traj.shape[-2] < 2:
         raise ValueError(f"trajectory must have shape (..., l+1, N) with l >= 1 steps, got {traj.shape}.")
+    theta0 = array("theta0", theta0, ndim=1)
+    if theta0.shape != traj.shape[-1:]:
+        raise ValueError(f"trajectory must have shape (..., N) with the N of theta0: got trajectory of shape "
+                         f"{traj.shape} and theta0 of shape {theta0.shape}.")
     return traj, theta0
+
+
+def flag(name, value):
+    """``value`` as a bool; a ValueError naming ``name`` unless it is True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r:.80}.")
+    return bool(value)
+
+
+def choice(name, value, options):
+    """``value`` if it is one of ``options`` (strings), else a ValueError naming ``name``."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {sorted(options)}, got {value!r:.80}.")
+    return value
+
+
+def function(name, f):
+    """``f`` if it is callable, else a ValueError naming ``name``."""
+    if not callable(f):
+        raise ValueError(f"{name} must be a function, got {f!r:.80}.")
+    return f
 
 
 def prng_key(key, name="key", batch=None):

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from .. import noise
+from ..problems import check_problem
 from ..validate import nonnegative
 from . import samplers, steps
 
@@ -129,7 +130,7 @@ def wor(problem, eta, m) -> Algorithm:
 def earthquake(problem, eta, zeta) -> Algorithm:
     """The earthquake model, Eq. (31): theta <- theta - eta grad L(theta + zeta z_t), z_t a standard
     normal N-vector, full gradient of L + R. Equilibrium on L^quake of Eq. (34) for small zeta."""
-    eta, _, _ = noise.check_eta_m(problem, eta, problem.M)
+    eta, _, _ = noise.check_eta_m(problem, eta, check_problem(problem).M)
     return Algorithm("earthquake", eta, problem.M, problem.M, nonnegative("zeta", zeta))
 
 
