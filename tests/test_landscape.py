@@ -53,5 +53,5 @@ def test_newton_failure_is_reported():
         landscape.newton(p, np.full(7, 5.0), max_iter=2)
     with pytest.raises(ValueError, match="theta_init must have shape"):
         landscape.minimum(p, np.zeros(3))
-    with pytest.raises(ValueError, match="tol must be > 0"):
+    with pytest.raises(ValueError, match="tol must be a finite number > 0"):
         landscape.minimum(p, tol=0)

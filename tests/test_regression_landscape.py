@@ -25,7 +25,7 @@ def test_loss_slice_is_zero_at_minimum_and_quadratic_nearby(reg):
 
 def test_loss_slice_rejects_bad_input(reg):
     p, theta0 = reg
-    with pytest.raises(ValueError, match="alpha must be a parameter label in 1..7"):
+    with pytest.raises(ValueError, match=r"alpha must be a parameter label in \[1, 7\]"):
         landscape.loss_slice(p, theta0, 0, 7, 0.1, 0.1)
     with pytest.raises(ValueError, match="alpha and beta must differ"):
         landscape.loss_slice(p, theta0, 3, 3, 0.1, 0.1)

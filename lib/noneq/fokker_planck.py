@@ -38,8 +38,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import ness
-from .validate import concrete as _concrete, eta as _eta, integer as _integer, matrix as _matrix
-from .validate import points as _points, positive as _positive, trajectory as _trajectory
+from .validate import array as _array, concrete as _concrete, eta as _eta, finite as _finite, integer as _integer
+from .validate import matrix as _matrix
+from .validate import memory as _memory, points as _points, positive as _positive, trajectory as _trajectory
 
 __all__ = [
     "rotation",
@@ -82,7 +83,8 @@ __all__ = [
 
 def rotation(angle):
     """The 2 x 2 rotation matrix R(angle) = [[cos, -sin], [sin, cos]] (angle in radians)."""
-    c, s = np.cos(float(angle)), np.sin(float(angle))
+    angle = _finite("angle", angle)
+    c, s = np.cos(angle), np.sin(angle)
     return np.array([[c, -s], [s, c]])
 
 
@@ -98,11 +100,10 @@ def example_linear(angle=np.pi / 6, anisotropy=10.0, h=(4.0, 1.0), eta=0.01):
     """
     eta = _positive("eta", eta)
     a = _positive("anisotropy", anisotropy)
-    h = np.asarray(h, dtype=float)
-    if h.shape != (2,) or not np.all(np.isfinite(h)) or np.any(h <= 0):
+    h = np.asarray(_array("h", h, (2,)))
+    if np.any(h <= 0):
         raise ValueError(f"h must be two positive Hessian eigenvalues, got {h!r}.")
-    if not np.isfinite(float(angle)):
-        raise ValueError(f"angle must be a finite number of radians, got {angle!r}.")
+    angle = _finite("angle", angle)
     d = 2.0 * eta * np.array([a, 1.0]) / (a + 1.0)
     R = rotation(angle)
     D = R @ np.diag(d) @ R.T
@@ -112,7 +113,7 @@ def example_linear(angle=np.pi / 6, anisotropy=10.0, h=(4.0, 1.0), eta=0.01):
 def effective_temperature(D, eta):
     """T = tr D / (N eta): the temperature of the Boltzmann state exp(-L/T) that satisfies the
     trace relation Eq. (22), tr <grad L dtheta^T> = eta^{-1} tr D (for mu = eta I)."""
-    D = _matrix("D", D, symmetric=True)
+    D = _matrix("D", D, psd=True)
     return float(jnp.trace(D)) / (D.shape[0] * _eta(eta))
 
 
@@ -222,6 +223,10 @@ def simulate_sde(key, theta_init, grad_fn, mu, D, n_steps, *, dt=1.0, thin=1, ar
         raise ValueError("theta_init contains non-finite values (nan or inf).")
     if not callable(grad_fn):
         raise ValueError("grad_fn must be a callable grad_fn(theta, *args) -> (N,).")
+    for name, A in (("mu", mu), ("D", D)):
+        if np.shape(A) != (N, N):
+            raise ValueError(f"{name} must have shape (N, N) = ({N}, {N}), N from theta_init of shape "
+                             f"{np.shape(theta_init)}; got {np.shape(A)}.")
     mu = _matrix("mu", mu, N, symmetric=True)
     D = _matrix("D", D, N, symmetric=True)
     Z = jnp.asarray(np.sqrt(2.0) * _sqrt_psd(D))
@@ -230,6 +235,8 @@ def simulate_sde(key, theta_init, grad_fn, mu, D, n_steps, *, dt=1.0, thin=1, ar
     thin = _integer("thin", thin)
     if n_steps % thin:
         raise ValueError(f"n_steps ({n_steps}) must be a multiple of thin ({thin}).")
+    _memory(f"simulate_sde's output ({B} chain(s) x {n_steps // thin + 1} records x N = {N})",
+            8 * B * (n_steps // thin + 1) * N, "record less often (a larger thin), fewer chains or fewer n_steps")
     out_shape = jax.eval_shape(lambda th: grad_fn(th, *args), jax.ShapeDtypeStruct((N,), jnp.float64)).shape
     if out_shape != (N,):
         raise ValueError(f"grad_fn(theta, *args) must return shape ({N},), got {out_shape}.")
@@ -407,6 +414,9 @@ def stationary_windows(key, H, D, eta, length, n_windows, *, theta0=None):
     N = H.shape[0]
     length = _integer("length", length)
     n_windows = _integer("n_windows", n_windows)
+    _memory(f"stationary_windows' output ({n_windows} windows x {length + 1} points x N = {N})",
+            8 * n_windows * (length + 1) * N, "fewer or shorter windows (n_windows, length), or "
+            "stationary_window_map, which keeps one batch of windows at a time")
     theta0 = jnp.zeros(N) if theta0 is None else _points("theta0", theta0, N)
     k_start, k_run = jax.random.split(key)
     start = _gaussian_points(k_start, theta0, jnp.linalg.cholesky(discrete_covariance(H, D, eta)), n_windows)
@@ -454,7 +464,7 @@ def stationary_window_map(key, H, D, eta, length, n_windows, fn, *, batch=None, 
 def grid_axes(extent, n):
     """Cell centres of a regular grid: ``extent`` = ((lo_1, hi_1), (lo_2, hi_2)), ``n`` = cells
     per axis (int or (n_1, n_2)). Returns ``(x, y)`` of shapes (n_1,), (n_2,)."""
-    ext = np.asarray(extent, dtype=float)
+    ext = np.asarray(_array("extent", extent, (2, 2)))
     if ext.shape != (2, 2) or not np.all(np.isfinite(ext)) or np.any(ext[:, 1] <= ext[:, 0]):
         raise ValueError(f"extent must be ((lo_1, hi_1), (lo_2, hi_2)) with lo < hi, got {extent!r}.")
     n1, n2 = (n, n) if np.ndim(n) == 0 else tuple(n)
@@ -656,7 +666,7 @@ def moment_relaxation(H, D, eta, mean0, cov0, times, *, theta0=None):
     mean0 = np.asarray(_points("mean0", mean0, N))
     cov0 = np.asarray(_matrix("cov0", cov0, N, symmetric=True))
     theta0 = np.zeros(N) if theta0 is None else np.asarray(_points("theta0", theta0, N))
-    times = np.atleast_1d(np.asarray(times, dtype=float))
+    times = np.atleast_1d(np.asarray(_array("times", times)))
     if times.ndim != 1 or np.any(~np.isfinite(times)) or np.any(times < 0):
         raise ValueError("times must be finite times >= 0.")
     h, O = np.linalg.eigh(np.asarray(H))

@@ -4,6 +4,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from .problems import check_problem
+from .validate import function, integer, positive
+
 __all__ = ["minimum", "hessian", "NewtonResult", "newton", "loss_slice"]
 
 
@@ -25,7 +28,7 @@ def hessian(problem, theta):
     At theta_0 this is H_0 of Eq. (C1), whose eigenvalues h_alpha set the relaxation rates
     eta h_alpha of the stationary fluctuations (Eq. 23).
     """
-    return problem.hessian(theta)
+    return check_problem(problem).hessian(theta)
 
 
 def newton(problem, theta_init=None, *, tol=1e-9, max_iter=100, loss_fn=None, grad_fn=None,
@@ -44,11 +47,12 @@ def newton(problem, theta_init=None, *, tol=1e-9, max_iter=100, loss_fn=None, gr
     RuntimeError
         if |grad| is not below ``tol`` after ``max_iter`` iterations.
     """
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol}.")
-    loss_fn = loss_fn or problem.loss
-    grad_fn = grad_fn or problem.grad
-    hessian_fn = hessian_fn or problem.hessian
+    check_problem(problem)
+    tol = positive("tol", tol)
+    max_iter = integer("max_iter", max_iter, 1)
+    loss_fn = problem.loss if loss_fn is None else function("loss_fn", loss_fn)
+    grad_fn = problem.grad if grad_fn is None else function("grad_fn", grad_fn)
+    hessian_fn = problem.hessian if hessian_fn is None else function("hessian_fn", hessian_fn)
     theta = problem.check_theta(problem.theta_init if theta_init is None else theta_init, "theta_init")
     g = np.asarray(grad_fn(theta))
     history = [float(np.linalg.norm(g))]
@@ -103,22 +107,19 @@ def loss_slice(problem, theta0, alpha, beta, span_alpha, span_beta, n=81):
     import jax
     import jax.numpy as jnp
 
+    problem = check_problem(problem)
     N = problem.N
-    for name, idx in (("alpha", alpha), ("beta", beta)):
-        if isinstance(idx, bool) or int(idx) != idx or not 1 <= int(idx) <= N:
-            raise ValueError(f"{name} must be a parameter label in 1..{N}, got {idx!r}.")
-    if int(alpha) == int(beta):
+    i = integer("alpha", alpha, 1, N, what="a parameter label") - 1
+    j = integer("beta", beta, 1, N, what="a parameter label") - 1
+    if i == j:
         raise ValueError(f"alpha and beta must differ, got {alpha} twice.")
-    for name, s in (("span_alpha", span_alpha), ("span_beta", span_beta)):
-        if not (np.isfinite(s) and s > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {s!r}.")
-    if int(n) < 3:
-        raise ValueError(f"n must be >= 3, got {n}.")
+    span_alpha, span_beta = positive("span_alpha", span_alpha), positive("span_beta", span_beta)
+    n = integer("n", n, 3)
     theta0 = problem.check_theta(theta0, "theta0")
-    a = jnp.linspace(-span_alpha, span_alpha, int(n))
-    b = jnp.linspace(-span_beta, span_beta, int(n))
-    ea = jnp.zeros(N).at[int(alpha) - 1].set(1.0)
-    eb = jnp.zeros(N).at[int(beta) - 1].set(1.0)
+    a = jnp.linspace(-span_alpha, span_alpha, n)
+    b = jnp.linspace(-span_beta, span_beta, n)
+    ea = jnp.zeros(N).at[i].set(1.0)
+    eb = jnp.zeros(N).at[j].set(1.0)
     L0 = problem.loss(theta0)
     grid = theta0 + a[None, :, None] * ea + b[:, None, None] * eb  # (n, n, N)
     values = jax.vmap(jax.vmap(problem.loss))(grid) - L0

@@ -69,6 +69,7 @@ def standard_error(x, axis=0):
     x = np.asarray(x)
     if x.ndim < 1:
         raise ValueError("x must have at least one axis (the K estimates).")
+    axis = validate.integer("axis", axis, -x.ndim, x.ndim - 1, what="an axis of x")
     K = x.shape[axis]
     return np.std(x, axis=axis, ddof=1) / np.sqrt(K) if K > 1 else np.full(np.delete(x.shape, axis), np.nan)
 
@@ -86,7 +87,7 @@ def batch_means(x, n_batches):
     consecutive equal batches (the remainder at the end dropped); se = std(batch means, ddof=1)
     / sqrt(B), valid when a batch is much longer than the correlation time. Returns a
     :class:`BatchMeans` (mean, se, means)."""
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(validate.array("x", x))
     n_batches = validate.integer("n_batches", n_batches, 2)
     if x.ndim < 1:
         raise ValueError("x must have a leading sample axis, got a scalar.")
@@ -125,11 +126,11 @@ def hist_edges(Sigma, centre, origin, pair=(6, 7), width=5.0, bins=80):
     """Bin edges for the 2-D histogram of (theta_a - origin_a, theta_b - origin_b), ``pair`` =
     (a, b): ``bins`` bins over centre +- ``width`` marginal standard deviations sqrt(Sigma_aa).
     Returns two arrays of shape (bins+1,)."""
-    Sigma = np.asarray(Sigma, dtype=float)
-    i, j = validate.pair_indices(pair, Sigma.shape[0])
-    if not (np.isfinite(width) and width > 0) or int(bins) < 2:
-        raise ValueError(f"width must be > 0 and bins >= 2, got width={width!r}, bins={bins!r}.")
-    c = np.asarray(centre, dtype=float) - np.asarray(origin, dtype=float)
+    Sigma = np.asarray(validate.matrix("Sigma", Sigma, pos_def=True))
+    N = Sigma.shape[0]
+    i, j = validate.pair_indices(pair, N)
+    width, bins = validate.positive("width", width), validate.integer("bins", bins, 2)
+    c = np.asarray(validate.array("centre", centre, (N,))) - np.asarray(validate.array("origin", origin, (N,)))
     return tuple(np.linspace(c[k] - width * np.sqrt(Sigma[k, k]), c[k] + width * np.sqrt(Sigma[k, k]), int(bins) + 1)
                  for k in (i, j))
 
@@ -146,6 +147,8 @@ def _window_counts(sig, windows, edges):
 
 
 def _algo(problem, theory):
+    if not hasattr(theory, "scheme"):
+        raise ValueError(f"theory must be a stationary.Theory (stationary.theory(...)), got {theory!r:.80}.")
     make = {"wr": sim.wr, "wor": sim.wor}.get(theory.scheme)
     if make is None:
         raise ValueError(f"theory.scheme must be 'wr' or 'wor', got {theory.scheme!r}.")
@@ -273,8 +276,12 @@ def pooled_covariance(n, means, covs):
     between-segment scatter of the means, sum_k [(n_k - 1) S_k + n_k (m_k - m)(m_k - m)^T] /
     (sum n_k - 1): the sample covariance of the concatenated samples. Returns (mean (N,),
     cov (N, N))."""
-    nk = np.asarray(n, dtype=float)
-    means, covs = np.asarray(means, dtype=float), np.asarray(covs, dtype=float)
+    nk = np.asarray(validate.array("n", n, ndim=1))
+    means, covs = np.asarray(validate.array("means", means)), np.asarray(validate.array("covs", covs))
+    if np.any(nk < 1) or nk.sum() < 2:
+        raise ValueError(f"n must be segment sizes >= 1 with at least 2 samples in all, got {n!r:.80}.")
+    if means.ndim != 2 or covs.shape[1:] != 2 * means.shape[1:]:
+        raise ValueError(f"means must have shape (K, N) and covs (K, N, N), got {means.shape} and {covs.shape}.")
     if nk.ndim != 1 or len(nk) < 1 or means.shape[:1] != nk.shape or covs.shape[:1] != nk.shape:
         raise ValueError(f"n, means and covs must have one leading segment axis, got {nk.shape}, {means.shape}, "
                          f"{covs.shape}.")
@@ -314,6 +321,11 @@ def pool(run, prefix="", basis=None):
     ``basis`` : optional orthogonal (N, N) matrix O (e.g. the eigenvectors of H_0, Eq. 23): the
     mean, covariance and area are then given in that basis, O^T x, O^T Sigma O, O^T A O, with
     standard errors from the rotated segments."""
+    if not isinstance(prefix, str):
+        raise ValueError(f"prefix must be a str (e.g. 'wr_'), got {prefix!r:.80}.")
+    if not hasattr(run, "__getitem__") or isinstance(run, str) or (prefix + "n") not in run:
+        raise ValueError(f"run must be the dict of run_segments (or the arrays of its npz file) with the array "
+                         f"{prefix + 'n'!r} (prefix = {prefix!r}), got {type(run).__name__}.")
     g = lambda k: np.asarray(run[prefix + k])  # noqa: E731
     nk = g("n").astype(float)
     if nk.ndim != 1 or len(nk) < 1:
@@ -375,10 +387,15 @@ def compare(theory, simulated, se, antisymmetric=False, floor=0.0):
     with theory = 0), e.g. the elements of C below :func:`noneq.mnist.circulation_floor`, whose
     theoretical value is rounding noise; E is then less than the number of distinct elements.
     """
-    T, S, E = (np.asarray(x, dtype=float) for x in (theory, simulated, se))
+    T, S, E = (np.asarray(validate.array(name, x)) for name, x in (("theory", theory), ("simulated", simulated),
+                                                                  ("se", se)))
     if T.ndim != 2 or T.shape[0] != T.shape[1] or S.shape != T.shape or E.shape != T.shape:
         raise ValueError(f"theory, simulated and se must be square matrices of one shape, got "
                          f"{T.shape}, {S.shape}, {E.shape}.")
+    if np.any(E < 0):
+        raise ValueError("se (standard errors) must be >= 0.")
+    if np.any(np.asarray(validate.array("floor", floor)) < 0):
+        raise ValueError(f"floor must be >= 0, got {floor!r:.80}.")
     a, b = np.triu_indices(T.shape[0], k=1 if antisymmetric else 0)
     F = np.broadcast_to(np.asarray(floor, dtype=float), T.shape)
     keep = np.abs(T[a, b]) > F[a, b]
@@ -402,8 +419,7 @@ def exp_sigma_density(counts, edges):
     x = exp(-sigma), whose mean the IFT (Eq. 8) sets to 1 (Fig. 4A): ``counts`` (B,) or (B + 2,)
     (with under/overflow) on ``edges`` (B + 1,). Returns bin centres x (B,) and densities
     counts / (n_total |dx|) (under/overflow count in n_total)."""
-    e = np.asarray(edges, dtype=float)
-    c = np.asarray(counts, dtype=float)
+    e, c = _histogram("counts", counts, "edges", edges)
     inner = c[1:-1] if c.shape == (len(e) + 1,) else c
     if e.ndim != 1 or inner.shape != (len(e) - 1,):
         raise ValueError(f"counts must have B or B + 2 entries for B + 1 = {e.shape} edges, got {c.shape}.")
@@ -411,13 +427,24 @@ def exp_sigma_density(counts, edges):
     return 0.5 * (xe[1:] + xe[:-1]), inner / (c.sum() * np.abs(np.diff(xe)))
 
 
+def _histogram(cname, counts, ename, edges):
+    """(edges, counts) as NumPy arrays: edges 1-d, finite and increasing; counts 1-d, finite, >= 0."""
+    e = np.asarray(validate.array(ename, edges, ndim=1))
+    if e.size < 2 or np.any(np.diff(e) <= 0):
+        raise ValueError(f"{ename} must be increasing bin edges, got {e!r:.80}.")
+    c = np.asarray(validate.array(cname, counts, ndim=1))
+    if np.any(c < 0):
+        raise ValueError(f"{cname} must be counts >= 0.")
+    return e, c
+
+
 def dft_points(counts, edges, min_count=25):
     """The detailed fluctuation theorem (Eq. 9) from a histogram of sigma on edges symmetric
     about 0: for each bin centre s > 0 with both mirror bins holding >= ``min_count`` windows,
     y = ln[P(-s)/P(s)] = ln(n_-/n_+) and its Poisson error sqrt(1/n_- + 1/n_+). ``counts`` (B,)
     or (B+2,) (with under/overflow, dropped). Returns (s, y, err); the DFT predicts y = -s."""
-    e = np.asarray(edges, dtype=float)
-    c = np.asarray(counts, dtype=float)
+    e, c = _histogram("counts", counts, "edges", edges)
+    min_count = validate.integer("min_count", min_count, 1)
     B = len(e) - 1
     if c.shape == (B + 2,):
         c = c[1:-1]
@@ -440,10 +467,11 @@ def fluctuation_ratio(sigma, bin_width, *, min_count=10):
     ``min_count`` counts on either side are dropped.
     Returns ``(centres, ratio, ln_ratio, ln_err)``, each (n_bins,).
     """
-    s = np.asarray(sigma, dtype=float).ravel()
+    s = np.asarray(validate.array("sigma", sigma, finite=False)).ravel()
     if s.size < 2 or not np.all(np.isfinite(s)):
         raise ValueError("sigma must contain >= 2 finite samples.")
     w = validate.positive("bin_width", bin_width)
+    min_count = validate.integer("min_count", min_count, 1)
     top = np.abs(s).max()
     edges = np.arange(0.0, top + w, w)
     n_plus, _ = np.histogram(s, edges)
@@ -466,7 +494,7 @@ class DFTFit(NamedTuple):
 
 
 def _fit_inputs(s, y, err, n_min):
-    x, y, e = (np.asarray(v, dtype=float) for v in (s, y, err))
+    x, y, e = (np.asarray(validate.array(name, v)) for name, v in (("s", s), ("y", y), ("err", err)))
     if not (x.shape == y.shape == e.shape) or x.ndim != 1 or x.size < n_min:
         raise ValueError(f"s (centres), y (ln_ratio) and err must be 1-D of equal length >= {n_min}.")
     if np.any(e <= 0) or not np.all(np.isfinite(np.r_[x, y, e])):

@@ -79,6 +79,10 @@ def wr_noise(problem, theta, eta, m, n_samples, key, *, chunk=20000):
     eta, m, _ = noise.check_eta_m(problem, eta, m)
     theta = problem.check_theta(theta)
     n_samples = validate.integer("n_samples", n_samples)
+    chunk = validate.integer("chunk", chunk)
+    validate.memory(f"wr_noise's output ({n_samples} samples x N = {problem.N}) and minibatch indices",
+                    n_samples * (8 * problem.N + 4 * m) + 8 * problem.M * problem.N + 8 * min(chunk, n_samples) * m
+                    * problem.N, "fewer n_samples (or a smaller chunk)")
     G = np.asarray(problem.per_sample_grads(theta))            # (M, N), d l_i / d theta
     g = G.mean(axis=0)                                          # grad L
     idx = np.asarray(sim.wr_batches(key, problem.M, m, n_samples))

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .validate import concrete as _concrete, eta as _eta, integer, matrix as _matrix, points as _points, stability_limit
-from .validate import trajectory as _trajectory
+from .validate import array as _array, flag as _flag, memory as _memory, trajectory as _trajectory
 
 __all__ = [
     "covariance",
@@ -65,7 +65,7 @@ def _lyapunov_general(H, D, eta, HD):
 
 
 def _check_HD(HD, N):
-    HD = jnp.asarray(HD, dtype=jnp.float64)
+    HD = _array("HD", HD)
     if HD.shape != (N, N, N, N):
         raise ValueError(f"HD must have shape (N, N, N, N) = {(N,) * 4} (HD[a, b, mu, gamma] = "
                          f"d_mu d_gamma D_ab), got {HD.shape}.")
@@ -117,7 +117,7 @@ def covariance(H, D, eta, HD=None, *, check_stability=True):
     N = H.shape[0]
     D = _matrix("D", D, N, psd=True)
     eta = _eta(eta)
-    if check_stability:
+    if _flag("check_stability", check_stability):
         stability_limit(H, eta)
     if HD is None:
         return _lyapunov_eig(H, D, eta)
@@ -135,9 +135,7 @@ def diffusion_hessian(D_fn, theta0):
     """
     if not callable(D_fn):
         raise ValueError("D_fn must be a callable theta -> (N, N) diffusion matrix.")
-    theta0 = jnp.asarray(theta0, dtype=jnp.float64)
-    if theta0.ndim != 1:
-        raise ValueError(f"theta0 must have shape (N,), got {theta0.shape}.")
+    theta0 = _array("theta0", theta0, ndim=1)
     N = theta0.shape[0]
     out_shape = jax.eval_shape(D_fn, theta0).shape
     if out_shape != (N, N):
@@ -148,10 +146,10 @@ def diffusion_hessian(D_fn, theta0):
 def lyapunov_residual(H, D, eta, Sigma, HD=None):
     """Relative residual |H Sigma + Sigma H - eta^{-1}(2 D + H_D Sigma)|_F / |2 eta^{-1} D|_F of
     Eq. (21) (or Eq. D3 when ``HD`` is given); a float, ~1e-15 for an exact solution."""
-    H = _matrix("H", H, symmetric=True)
+    H = _matrix("H", H, pos_def=True)
     N = H.shape[0]
-    D = _matrix("D", D, N, symmetric=True)
-    Sigma = _matrix("Sigma", Sigma, N)
+    D = _matrix("D", D, N, psd=True)
+    Sigma = _matrix("Sigma", Sigma, N, psd=True)
     eta = _eta(eta)
     rhs = 2.0 / eta * D
     if HD is not None:
@@ -168,7 +166,7 @@ def circulation(H, Sigma, eta):
     Equal to eta H Sigma - D (Eq. 24) when Sigma solves Eq. (21); zero iff H and Sigma commute
     (equilibrium). C_ab is the mean area swept per step in the (theta_a, theta_b) plane (Eq. 28).
     """
-    H = _matrix("H", H, symmetric=True)
+    H = _matrix("H", H, pos_def=True)
     Sigma = _matrix("Sigma", Sigma, H.shape[0], pos_def=True)
     eta = _eta(eta)
     return 0.5 * eta * (H @ Sigma - Sigma @ H)
@@ -179,7 +177,7 @@ def velocity_field(theta, theta0, C, Sigma):
 
     ``theta`` has shape (..., N) (any leading batch axes); returns the same shape.
     """
-    C = _matrix("C", C)
+    C = _matrix("C", C, antisymmetric=True)
     N = C.shape[0]
     Sigma = _matrix("Sigma", Sigma, N, pos_def=True)
     dtheta = _points("theta", theta, N) - _points("theta0", theta0, N)
@@ -206,7 +204,7 @@ def rotation_period(C, Sigma):
     omega = |C_12| / sqrt(det Sigma), so every tracer goes round its ellipse of P^s in
     T = 2 pi / omega (in the time unit of C: steps for WR, epochs for WOR). ``C``, ``Sigma``:
     (2, 2). Returns inf in equilibrium (C = 0)."""
-    C = np.asarray(_matrix("C", C, 2))
+    C = np.asarray(_matrix("C", C, 2, antisymmetric=True))
     Sigma = np.asarray(_matrix("Sigma", Sigma, 2, symmetric=True, pos_def=True))
     omega = abs(C[0, 1]) / np.sqrt(np.linalg.det(Sigma))
     return float(2 * np.pi / omega) if omega > 0 else float("inf")
@@ -231,12 +229,12 @@ def advect_tracers(key, C, Sigma, n_tracers, times, *, theta0=None):
     N = C.shape[0]
     Sigma = _matrix("Sigma", Sigma, N, symmetric=True, pos_def=True)
     n_tracers = integer("n_tracers", n_tracers, 1)
-    times = jnp.asarray(times, dtype=jnp.float64)
-    if times.ndim != 1 or (_concrete(times) and not bool(jnp.all(jnp.isfinite(times)))):
-        raise ValueError(f"times must be a 1-D array of finite numbers, got shape {times.shape}.")
+    times = _array("times", times, ndim=1)
     theta0 = jnp.zeros(N) if theta0 is None else _points("theta0", theta0, N)
     if theta0.shape != (N,):
         raise ValueError(f"theta0 must have shape ({N},), got {theta0.shape}.")
+    _memory(f"advect_tracers' output ({times.shape[0]} times x {n_tracers} tracers x N = {N})",
+            8 * times.shape[0] * (n_tracers + N) * N, "fewer times or fewer n_tracers")
     L = jnp.linalg.cholesky(Sigma)
     start = jax.random.normal(key, (int(n_tracers), N), dtype=jnp.float64) @ L.T
     A = -jnp.linalg.solve(Sigma, C.T).T            # A = -C Sigma^{-1}, so v^s = A dtheta
@@ -252,12 +250,8 @@ def split_windows(trajectory, length):
     shape (K, length+1, N); window k is theta_{k l}, ..., theta_{(k+1) l} (neighbours share an
     end point, leftover steps are dropped). Feed the result to :func:`area_matrix` or
     :func:`entropy_production` to get one value per window (the ensembles of Eq. 28-29)."""
-    traj = jnp.asarray(trajectory, dtype=jnp.float64)
-    if traj.ndim != 2:
-        raise ValueError(f"trajectory must have shape (T+1, N), got {traj.shape}.")
-    if isinstance(length, bool) or int(length) != length or length < 1:
-        raise ValueError(f"length must be a positive integer number of steps, got {length!r}.")
-    length = int(length)
+    traj = _array("trajectory", trajectory, ndim=2)
+    length = integer("length", length, 1, what="an integer number of steps")
     K = (traj.shape[0] - 1) // length
     if K < 1:
         raise ValueError(f"trajectory has {traj.shape[0] - 1} steps, fewer than one window of {length}.")

@@ -23,10 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .validate import eta as _eta, integer
+from .problems import check_problem
+from .validate import choice, eta as _eta, flag, integer, positive
 
 __all__ = [
     "check_eta_m",
+    "WOR_METHODS",
     "delta_loss_wor",
     "effective_loss_wor",
     "effective_minimum_wor",
@@ -55,6 +57,8 @@ def check_eta_m(problem, eta, m, *, wor=False):
     ``eta`` must be a finite number > 0; ``m`` an integer in 1..M. For WOR minibatching
     (``wor=True``) the epoch theory of App. B needs n = M/m to be an integer, so m must divide M.
     """
+    check_problem(problem)
+    wor = flag("wor", wor)
     eta_f = float(_eta(eta))
     if eta_f >= MAX_ETA:
         raise ValueError(f"eta (the learning rate) = {eta_f:.3g} is so large that eta^2 overflows; the "
@@ -153,9 +157,10 @@ def effective_minimum_wor(problem, eta, m, theta_init=None, *, tol=None, max_ite
     from .landscape import minimum, newton
 
     eta, m, n = check_eta_m(problem, eta, m, wor=True)
+    tol = 1e-9 * n if tol is None else positive("tol", tol)
+    max_iter = integer("max_iter", max_iter, 1)
     if theta_init is None:
         theta_init = minimum(problem)
-    tol = 1e-9 * n if tol is None else tol
     if problem.N ** 2 * problem.M <= EXACT_LHAT_HESSIAN_MAX:
         def hessian_fn(th):
             return lhat_hessian(problem, th, eta, n)
@@ -176,10 +181,12 @@ def effective_minimum_wor(problem, eta, m, theta_init=None, *, tol=None, max_ite
 # ---------------------------------------------------------------------------------------------
 # chunked sums over the data set
 # ---------------------------------------------------------------------------------------------
+#: the forms of the WOR diffusion matrix D-hat that :func:`diffusion_wor` computes
+WOR_METHODS = ("full", "b21", "eq18", "eq18_hdh")
+
+
 def _check_chunk(chunk_size):
-    if isinstance(chunk_size, bool) or int(chunk_size) != chunk_size or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
-    return int(chunk_size)
+    return integer("chunk_size", chunk_size, 1)
 
 
 def chunked_data(problem, chunk):
@@ -307,11 +314,8 @@ def wor_moments(m, M):
     terms these are O(1/M) corrections. a2..a5, a7 are set to 0 where they cannot occur (M < 3,
     M < 4); everything vanishes for m = M.
     """
-    if isinstance(m, bool) or isinstance(M, bool) or int(m) != m or int(M) != M:
-        raise ValueError(f"m and M must be integers, got m={m!r}, M={M!r}.")
-    m, M = int(m), int(M)
-    if not 1 <= m <= M:
-        raise ValueError(f"m (the minibatch size) must be an integer in 1..M={M}, got {m}.")
+    M = integer("M", M, 1)
+    m = integer("m (the minibatch size)", m, 1, M)
     if M % m:
         raise ValueError(f"m={m} does not divide M={M}: WOR epochs need n = M/m to be an integer.")
     keys = ("a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a5_paper")
@@ -530,6 +534,7 @@ def diffusion_wor(problem, theta, eta, m, method="full", *, chunk_size=CHUNK_SIZ
     eta, m, n = check_eta_m(problem, eta, m, wor=True)
     theta = problem.check_theta(theta)
     chunk_size = _check_chunk(chunk_size)
+    method = choice("method", method, WOR_METHODS)
     N, M = problem.N, problem.M
     a = wor_moments(m, M)
     if method == "full":

@@ -29,6 +29,7 @@ from .validate import integer, nonnegative, positive
 
 __all__ = [
     "Problem",
+    "check_problem",
     "from_model",
     "regression",
     "regression_network",
@@ -170,7 +171,10 @@ class Problem:
 
     def check_indices(self, idx, name="idx"):
         """Return minibatch indices as an int array of shape (m,) with entries in 0..M-1."""
-        idx = jnp.asarray(idx)
+        try:
+            idx = jnp.asarray(idx)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a 1-d integer array of data indices, got {idx!r:.80}.") from None
         if idx.ndim != 1 or not jnp.issubdtype(idx.dtype, jnp.integer):
             raise ValueError(f"{name} must be a 1-d integer array of data indices, got dtype {idx.dtype} shape {idx.shape}.")
         if _is_concrete(idx) and idx.size and (int(np.min(idx)) < 0 or int(np.max(idx)) >= self.M):
@@ -223,6 +227,15 @@ class Problem:
 
 
 # jitted kernels; the Problem is a pytree argument so its data are not constants
+def check_problem(problem, name="problem"):
+    """``problem`` if it is a :class:`Problem` (built by :func:`regression`, :func:`mnist_linear`,
+    :func:`from_model`, ...), else a TypeError naming ``name``."""
+    if not isinstance(problem, Problem):
+        raise TypeError(f"{name} must be a noneq.problems.Problem (e.g. problems.regression()), "
+                        f"got {problem!r:.80}.")
+    return problem
+
+
 def _per_sample_losses_impl(problem, theta):
     return jax.vmap(lambda z: problem.per_sample_loss(theta, z))(problem.data)
 
@@ -308,16 +321,24 @@ def regression_network(x, theta):
 _REGRESSION_INIT = (1.3, 1.2, 0.7, -0.5, 0.9, -0.9, 0.0)
 
 
-@lru_cache(maxsize=None)
+def _hyper(epsilon, lam):
+    """(epsilon, lambda) checked, as floats (so that the cached problems are keyed by value)."""
+    return positive("epsilon", epsilon), nonnegative("lam (the L2 strength lambda)", lam)
+
+
 def regression(epsilon: float = 0.1, lam: float = 10.0) -> Problem:
     """The paper's nonlinear regression network (Sec. 4.1, Eq. 30).
 
     l(z_i; theta) = M / (2 epsilon^2) (y_i - f(x_i; theta))^2,  R = lambda |theta|^2,
     epsilon = 0.1, lambda = 10, N = 7, M = 200, on the paper's data set.
     """
+    return _regression(*_hyper(epsilon, lam))
+
+
+@lru_cache(maxsize=None)
+def _regression(epsilon, lam):
     from .data import load_regression
 
-    epsilon = positive("epsilon", epsilon)
     x, y = load_regression()
     M = len(x)
     return from_model("regression", regression_network, x, y, 7, scale=M / (2 * epsilon**2), lam=lam,
@@ -335,7 +356,6 @@ def _linear_model(psi, theta):
     return psi @ theta
 
 
-@lru_cache(maxsize=None)
 def linearized_regression(epsilon: float = 0.1, lam: float = 10.0) -> Problem:
     """The linearized network of Sec. 4.6 (Eqs. 39-40): f(x; theta) = theta^T psi(x), N = 3.
 
@@ -343,9 +363,13 @@ def linearized_regression(epsilon: float = 0.1, lam: float = 10.0) -> Problem:
     L = 1/(2 epsilon^2) sum_i (y_i - theta^T psi(x_i))^2, i.e. l_i = M/(2 epsilon^2)(...)^2,
     R = lambda |theta|^2; its Hessian is Sigma_po^{-1} of Eq. (42).
     """
+    return _linearized_regression(*_hyper(epsilon, lam))
+
+
+@lru_cache(maxsize=None)
+def _linearized_regression(epsilon, lam):
     from .data import load_regression
 
-    epsilon = positive("epsilon", epsilon)
     x, y = load_regression()
     M = len(x)
     return from_model("linearized_regression", _linear_model, linearized_features(x), y, 3,
@@ -369,7 +393,6 @@ def _mnist_hessian_jit(problem):
     return jnp.kron(jnp.eye(10), gram) + 2.0 * lam * jnp.eye(490)
 
 
-@lru_cache(maxsize=None)
 def mnist_linear(lam: float = 1e-2, n_train: int | None = None) -> Problem:
     """The MNIST linear classifier of Sec. 4.2: f = W x on 7 x 7 images, one-hot y.
 
@@ -377,6 +400,14 @@ def mnist_linear(lam: float = 1e-2, n_train: int | None = None) -> Problem:
     row-major (theta[49 k + p] = W[k, p]), N = 490, M = 60,000 (or the first ``n_train``
     training images, for quick tests).
     """
+    lam = nonnegative("lam (the L2 strength lambda)", lam)
+    if n_train is not None and not isinstance(n_train, (int, float, np.integer, np.floating)):
+        integer("n_train", n_train, 1)  # not a number: refused here (the cache needs a hashable value)
+    return _mnist_linear(lam, n_train)
+
+
+@lru_cache(maxsize=None)
+def _mnist_linear(lam, n_train):
     from .data import load_mnist7
 
     images, labels = load_mnist7("train")
@@ -398,8 +429,8 @@ PROBLEMS = {
 
 def get(name: str) -> Problem:
     """The paper's problem called ``name``: "regression", "linearized_regression" or "mnist_linear"."""
-    if name not in PROBLEMS:
-        raise ValueError(f"unknown problem {name!r}; choose one of {sorted(PROBLEMS)}.")
+    if not isinstance(name, str) or name not in PROBLEMS:
+        raise ValueError(f"unknown problem {name!r}: name must be one of {sorted(PROBLEMS)}.")
     return PROBLEMS[name]()
 
 

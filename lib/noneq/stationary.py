@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import landscape, ness, noise, validate
+from .validate import choice
 
 __all__ = ["Theory", "theory", "marginal", "boltzmann_marginal", "plane_tracers"]
 
@@ -62,6 +63,7 @@ def theory(problem, scheme, eta, m, *, theta0=None, wor_method="full"):
     """
     if scheme not in ("wr", "wor"):
         raise ValueError(f"scheme must be 'wr' or 'wor', got {scheme!r}.")
+    choice("wor_method", wor_method, noise.WOR_METHODS)
     eta, m, n = noise.check_eta_m(problem, eta, m, wor=(scheme == "wor"))
     theta0 = landscape.minimum(problem) if theta0 is None else problem.check_theta(theta0, "theta0")
     if scheme == "wr":
@@ -101,7 +103,9 @@ def marginal(Sigma, C, pair=(6, 7)):
     E[dtheta | x] = Sigma_{:,m} Sigma_m^{-1} x and (Sigma^{-1} Sigma_{:,m}) = the unit columns m:
     the marginal is itself a 2-D NESS with circulation C_m, and its mean area rate is C_ab
     (Eq. 28)."""
-    Sigma, C = np.asarray(Sigma, dtype=float), np.asarray(C, dtype=float)
+    Sigma = np.asarray(validate.matrix("Sigma", Sigma, pos_def=True))
+    # atol: C ~ eta H Sigma with eta h < 2, so 1e-12 max|Sigma| is rounding for any physical C
+    C = np.asarray(validate.matrix("C", C, Sigma.shape[0], antisymmetric=True, atol=1e-12 * np.abs(Sigma).max()))
     i, j = validate.pair_indices(pair, Sigma.shape[0])
     idx = np.ix_([i, j], [i, j])
     return Sigma[idx], C[idx]
@@ -115,7 +119,8 @@ def boltzmann_marginal(H0, Sigma, pair=(6, 7)):
 
     Its contours are levels of the loss minimized over the other N - 2 parameters (the profile
     of L on the plane), the equilibrium expectation for the marginal heat map."""
-    H0, Sigma = np.asarray(H0, dtype=float), np.asarray(Sigma, dtype=float)
+    H0 = np.asarray(validate.matrix("H0", H0, pos_def=True))
+    Sigma = np.asarray(validate.matrix("Sigma", Sigma, H0.shape[0], pos_def=True))
     i, j = validate.pair_indices(pair, H0.shape[0])
     T = np.trace(H0 @ Sigma) / H0.shape[0]
     return T * np.linalg.inv(H0)[np.ix_([i, j], [i, j])]
@@ -131,9 +136,10 @@ def plane_tracers(theory, theta0, key, n_tracers=40, n_frames=24, pair=(6, 7)):
     Returns (positions (n_frames, n_tracers, 2) in raw units relative to ``theta0``, centred on
     the scheme's own centre theory.theta0; the period of one turn in the scheme's time unit:
     steps for WR, epochs for WOR)."""
-    if isinstance(n_frames, bool) or int(n_frames) != n_frames or n_frames < 1:
-        raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}.")
-    theta0 = np.asarray(theta0, dtype=float)
+    if not isinstance(theory, Theory):
+        raise TypeError(f"theory must be a noneq.stationary.Theory, got {type(theory).__name__}.")
+    n_frames = validate.integer("n_frames", n_frames)
+    theta0 = np.asarray(validate.array("theta0", theta0, (len(theory.theta0),)))
     i, j = validate.pair_indices(pair, len(theta0))
     Sm, Cm = marginal(theory.Sigma, theory.C, pair)
     period = ness.rotation_period(Cm, Sm)

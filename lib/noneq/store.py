@@ -122,11 +122,15 @@ def _folder(name, root) -> pathlib.Path:
     if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or os.sep in name:
         raise ValueError(f"name must be a folder name under the data root (a str with no '/') or the folder "
                          f"itself as a pathlib.Path, got {name!r}.")
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise ValueError(f"root must be a folder (a str or pathlib.Path), got {root!r:.80}.")
     return (data_dir() if root is None else pathlib.Path(root)) / name
 
 
 def sha256(path) -> str:
     """The SHA-256 (hex) of the file at ``path``."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a file path (a str or pathlib.Path), got {path!r:.80}.")
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -293,6 +297,8 @@ def _check(folder, file, prov, regenerate):
     """The path of ``file`` after checking it against ``prov``, and the command for errors."""
     command = prov.get("command", regenerate)
     files = prov["files"]
+    if file is not None and not isinstance(file, str):
+        raise ValueError(f"file must be a file name (a str) of {folder}, got {file!r:.80}.")
     if file is None:
         if len(files) != 1:
             raise ValueError(f"file must name one of the files of {folder} ({sorted(files)}), got None.")

@@ -7,13 +7,20 @@ allowed. Values traced by JAX (inside ``jit``/``vmap``) cannot be inspected and 
 from __future__ import annotations
 
 import math
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 __all__ = ["concrete", "positive", "nonnegative", "eta", "integer", "matrix", "points", "trajectory",
-           "prng_key", "samples", "stability_limit", "pair_indices"]
+           "prng_key", "samples", "stability_limit", "finite", "array", "flag", "choice", "function", "MEMORY_BUDGET", "memory_budget", "memory",
+           "pair_indices"]
+
+#: default memory budget in bytes (1 GiB, within Binder's 1.5 GB) for what one run returns: a run
+#: whose outputs would be larger is refused before it allocates anything (:func:`memory`). Override
+#: it with the environment variable ``NONEQ_MEMORY_BUDGET`` (bytes) or by assigning this name.
+MEMORY_BUDGET = 1 << 30
 
 
 def concrete(x) -> bool:
@@ -39,6 +46,11 @@ def positive(name, value):
     """``value`` as a float; a ValueError naming ``name`` unless it is a finite number > 0
     (traced values pass unchecked)."""
     return _number(name, value, "a finite number > 0", lambda v: v > 0)
+
+
+def finite(name, value):
+    """``value`` as a float; a ValueError naming ``name`` unless it is a finite number."""
+    return _number(name, value, "a finite number", lambda v: True)
 
 
 def nonnegative(name, value):
@@ -126,16 +138,56 @@ def points(name, x, N):
     return x
 
 
+def array(name, x, shape=None, *, ndim=None, finite=True):
+    """``x`` as a float64 JAX array, finite (unless ``finite=False``), with ``ndim`` dimensions
+    and/or the given ``shape`` (a tuple; None for an axis of any length); else a ValueError
+    naming ``name``."""
+    try:
+        x = jnp.asarray(x, dtype=jnp.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers, got {x!r:.80}.") from None
+    ndim = len(shape) if shape is not None else ndim
+    if (ndim is not None and x.ndim != ndim) or (
+            shape is not None and any(s is not None and s != n for s, n in zip(shape, x.shape))):
+        want = f"shape {tuple('any' if s is None else s for s in shape)}" if shape is not None else f"{ndim} dimension(s)"
+        raise ValueError(f"{name} must have {want}, got shape {x.shape}.")
+    if finite and concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
+        raise ValueError(f"{name} contains non-finite values (nan or inf).")
+    return x
+
+
 def trajectory(trajectory, theta0):
-    """``(trajectory, theta0)`` checked: theta0 of shape (N,), trajectory of shape (..., l+1, N)
-    with l >= 1 steps."""
-    theta0 = jnp.asarray(theta0, dtype=jnp.float64)
-    if theta0.ndim != 1:
-        raise ValueError(f"theta0 must have shape (N,), got {theta0.shape}.")
-    traj = points("trajectory", trajectory, theta0.shape[0])
+    """``(trajectory, theta0)`` checked: trajectory finite of shape (..., l+1, N) with l >= 1
+    steps, theta0 finite of shape (N,)."""
+    traj = array("trajectory", trajectory)
     if traj.ndim < 2 or traj.shape[-2] < 2:
         raise ValueError(f"trajectory must have shape (..., l+1, N) with l >= 1 steps, got {traj.shape}.")
+    theta0 = array("theta0", theta0, ndim=1)
+    if theta0.shape != traj.shape[-1:]:
+        raise ValueError(f"trajectory must have shape (..., N) with the N of theta0: got trajectory of shape "
+                         f"{traj.shape} and theta0 of shape {theta0.shape}.")
     return traj, theta0
+
+
+def flag(name, value):
+    """``value`` as a bool; a ValueError naming ``name`` unless it is True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r:.80}.")
+    return bool(value)
+
+
+def choice(name, value, options):
+    """``value`` if it is one of ``options`` (strings), else a ValueError naming ``name``."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {sorted(options)}, got {value!r:.80}.")
+    return value
+
+
+def function(name, f):
+    """``f`` if it is callable, else a ValueError naming ``name``."""
+    if not callable(f):
+        raise ValueError(f"{name} must be a function, got {f!r:.80}.")
+    return f
 
 
 def prng_key(key, name="key", batch=None):
@@ -171,10 +223,47 @@ def samples(name, x, ndim):
 def pair_indices(pair, N):
     """The 0-based indices (i, j) of a ``pair`` of the paper's 1-based parameter labels (a, b),
     1 <= a != b <= N (e.g. (6, 7) for Fig. 2)."""
+    N = integer("N", N, 2)
     try:
-        a, b = (int(p) for p in pair)
+        a, b = (integer("pair", p, 1, N, what="two parameter labels, each") for p in pair)
     except (TypeError, ValueError):
         raise ValueError(f"pair must be two parameter labels in 1..{N}, got {pair!r}.") from None
-    if not (1 <= a <= N and 1 <= b <= N) or a == b:
+    if a == b:
         raise ValueError(f"pair must be two different parameter labels in 1..{N}, got {pair!r}.")
     return a - 1, b - 1
+
+
+def memory_budget():
+    """The memory budget in bytes: ``NONEQ_MEMORY_BUDGET`` from the environment when set (an
+    integer number of bytes, e.g. ``4e9``), else :data:`MEMORY_BUDGET`."""
+    env = os.environ.get("NONEQ_MEMORY_BUDGET")
+    if env is None or not env.strip():
+        return integer("MEMORY_BUDGET", MEMORY_BUDGET)
+    try:
+        value = float(env)
+    except ValueError:
+        value = math.nan
+    if not (np.isfinite(value) and value >= 1 and value.is_integer()):
+        raise ValueError(f"the environment variable NONEQ_MEMORY_BUDGET must be a number of bytes >= 1, "
+                         f"got {env!r}.")
+    return int(value)
+
+
+def _gb(nbytes):
+    """A size in bytes in GB, to 3 significant digits (17,180 GB rather than 1.72e+04 GB)."""
+    gb = nbytes / 1e9
+    return f"{gb:,.0f} GB" if gb >= 100 else f"{gb:.3g} GB"
+
+
+def memory(what, nbytes, reduce):
+    """Refuse, before anything is allocated, a run whose outputs need ``nbytes`` bytes when that
+    exceeds :func:`memory_budget`: a ValueError saying how large ``what`` would be, the budget,
+    how to change it, and ``reduce``, how to make the run smaller (e.g. "record_every, fewer runs
+    or fewer steps"). Returns ``nbytes`` as an int. Sizes are exact Python integers (no overflow)."""
+    nbytes, budget = int(nbytes), memory_budget()
+    if nbytes > budget:
+        raise ValueError(f"{what} would need {_gb(nbytes)} of memory, more than the budget of "
+                         f"{_gb(budget)}. Reduce it: {reduce}. (The budget is "
+                         f"noneq.validate.MEMORY_BUDGET, or the environment variable NONEQ_MEMORY_BUDGET "
+                         f"in bytes.)")
+    return nbytes

@@ -42,6 +42,12 @@ sampler, :class:`Algorithm` and its constructors; ``noneq.sim.driver`` the chunk
 Performance. Runs go in chunks of up to 2^17 samples, each one jit-compiled ``lax.scan``; the
 random numbers of a chunk are drawn in bulk before its scan. After each chunk the parameters are
 checked: a non-finite theta or max|theta| > ``bound`` raises :class:`DivergenceError`.
+
+Memory. Before allocating anything, :func:`trajectory` and :func:`ensemble_loss` (and
+:func:`wr_batches`) compute the bytes of what they return and refuse, with a ValueError giving
+the size, a run larger than ``noneq.validate.MEMORY_BUDGET`` (1 GiB, within Binder's 1.5 GB;
+the environment variable ``NONEQ_MEMORY_BUDGET`` in bytes overrides it): record less often
+(``record_every``), use fewer runs or fewer steps. :func:`stationary` keeps O(chunk) memory.
 """
 
 from . import algorithms, driver, samplers, stats, steps  # noqa: F401 (sim.steps etc.)

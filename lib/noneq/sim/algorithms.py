@@ -9,6 +9,8 @@ import jax
 import numpy as np
 
 from .. import noise
+from ..problems import check_problem
+from ..validate import nonnegative
 from . import samplers, steps
 
 __all__ = ["Spec", "ALGORITHMS", "Algorithm", "sample_step", "wr", "wor", "earthquake", "sgld", "sgworld",
@@ -105,16 +107,6 @@ def sample_step(problem, algo, theta, r):
     return algo.spec.step(problem, algo, theta, r)
 
 
-def _finite_nonneg(name, x):
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number >= 0, got {x!r}.") from None
-    if not (np.isfinite(x) and x >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {x!r}.")
-    return x
-
-
 def wr(problem, eta, m) -> Algorithm:
     """SGD with replacement (Sec. 3.1, Eq. A1): every step a new set B_t of m distinct indices,
     uniform over all m-subsets and independent of the past (Eq. A7); theta <- theta - eta
@@ -138,8 +130,8 @@ def wor(problem, eta, m) -> Algorithm:
 def earthquake(problem, eta, zeta) -> Algorithm:
     """The earthquake model, Eq. (31): theta <- theta - eta grad L(theta + zeta z_t), z_t a standard
     normal N-vector, full gradient of L + R. Equilibrium on L^quake of Eq. (34) for small zeta."""
-    eta, _, _ = noise.check_eta_m(problem, eta, problem.M)
-    return Algorithm("earthquake", eta, problem.M, problem.M, _finite_nonneg("zeta", zeta))
+    eta, _, _ = noise.check_eta_m(problem, eta, check_problem(problem).M)
+    return Algorithm("earthquake", eta, problem.M, problem.M, nonnegative("zeta", zeta))
 
 
 def sgld(problem, eta, m) -> Algorithm:

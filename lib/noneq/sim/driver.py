@@ -13,13 +13,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ..validate import integer as _check_int, positive as _positive, prng_key as _check_key
+from ..problems import check_problem
+from ..validate import finite as _finite, integer as _check_int, memory as _memory, positive as _positive, \
+    prng_key as _check_key
 from .algorithms import Algorithm, sample_step
 from .samplers import draw
 
 __all__ = ["DivergenceError", "Trajectory", "Ensemble", "trajectory", "ensemble_loss", "use_cpu_cores",
            "random_inputs", "run_chunk", "records_per_chunk", "chunk_calls", "shard_runs", "check_algorithm",
-           "check_steps", "check_bound", "record_plan", "first_bad", "raise_divergence"]
+           "check_steps", "check_bound", "check_start", "record_plan", "output_bytes", "first_bad", "raise_divergence"]
 
 #: default divergence bound on max |theta|
 BOUND = 1e8
@@ -135,6 +137,7 @@ def _ensemble_chunk(problem, algo, thetas, keys, s0, n_total, bound, *, R, k, mo
 # ---------------------------------------------------------------------------------------------
 def check_algorithm(problem, algo):
     """``algo`` if it is an :class:`Algorithm` built for ``problem`` (same M), else ValueError."""
+    check_problem(problem)
     if not isinstance(algo, Algorithm):
         raise ValueError(f"algo must be an Algorithm built by sim.wr / wor / earthquake / sgld / "
                          f"sgworld, got {algo!r:.80}.")
@@ -157,6 +160,15 @@ def check_steps(algo, name, v, lo):
 def check_bound(bound):
     """``bound`` (the divergence bound on max |theta|) as a float; ValueError unless finite > 0."""
     return _positive("bound", bound)
+
+
+def check_start(theta, bound, name="theta0"):
+    """ValueError unless the start ``theta`` (..., N) lies within the divergence ``bound``
+    (max |theta| <= bound): a run that starts outside would be reported as diverging."""
+    big = float(jnp.max(jnp.abs(theta)))
+    if big > bound:
+        raise ValueError(f"{name} lies outside the divergence bound: max |{name}| = {big:.4g} > bound = "
+                         f"{bound:.4g}. Start inside it or pass a larger bound.")
 
 
 def _sample_bytes(problem, algo, runs=1):
@@ -182,7 +194,7 @@ def _budget(problem, algo, runs, chunk_steps, nbytes=CHUNK_BYTES, limit=MAX_CHUN
     """Samples per compiled call: ``chunk_steps`` (in samples) when given, else what fits in
     ``nbytes`` for ``runs`` runs, at most ``limit`` (None: no limit)."""
     if chunk_steps is not None:
-        return chunk_steps // algo.epoch_steps
+        return _check_int("chunk_steps", chunk_steps, 1) // algo.epoch_steps
     fit = nbytes // (_sample_bytes(problem, algo, runs) * runs)
     return fit if limit is None else min(limit, fit)
 
@@ -269,6 +281,13 @@ def record_plan(algo, n_steps, record_every):
     return n, k
 
 
+def output_bytes(problem, algo, n, k, runs, per_record):
+    """Bytes a run of ``runs`` runs of n samples recorded every k keeps: ``per_record`` bytes per
+    run and record (n // k + 2 records: the start and a partial last one included), the final and
+    current parameters, and the random inputs of at least one sample (the smallest chunk)."""
+    return runs * ((-(-n // k) + 1) * per_record + 16 * problem.N + _sample_bytes(problem, algo, runs))
+
+
 def first_bad(ok, n_valid):
     """Index of the first False among the first ``n_valid`` entries of ``ok`` (R,), or -1."""
     bad = ~np.asarray(ok[:n_valid])
@@ -287,17 +306,24 @@ def trajectory(problem, algo, theta0, n_steps, key, *, record_every=None, bound=
     theta = problem.check_theta(theta0, "theta0")
     key = _check_key(key)
     bound = check_bound(bound)
+    check_start(theta, bound)
     n, k = record_plan(algo, n_steps, record_every)
-    out = [np.asarray(theta)[None]]  # the last record is theta_final when k does not divide n
-    for s0, R, kk, take, masked in chunk_calls(problem, algo, n, k, 1, chunk_steps):
+    _memory(f"sim.trajectory's output ({n // k + 1} records of theta, N = {problem.N})",
+            output_bytes(problem, algo, n, k, 1, 8 * problem.N),
+            "record theta less often (a larger record_every) or run fewer steps (n_steps)")
+    calls = chunk_calls(problem, algo, n, k, 1, chunk_steps)
+    thetas = np.empty((-(-n // k) + 1, problem.N))  # the last record is theta_final when k does not divide n
+    thetas[0], pos = np.asarray(theta), 1
+    for s0, R, kk, take, masked in calls:
         theta, obs, ok = _chunk(problem, algo, theta, key, s0, n, bound, R=R, k=kk, mode="theta", masked=masked)
         bad = first_bad(ok, max(take, 1))
         if bad >= 0:
             ne = algo.epoch_steps
             raise_divergence(algo, (s0 + bad * kk) * ne + 1, min(s0 + (bad + 1) * kk, n) * ne)
         if take:
-            out.append(np.asarray(obs[:take]))
-    thetas = np.concatenate(out)[: n // k + 1]
+            thetas[pos:pos + take] = np.asarray(obs[:take])
+            pos += take
+    thetas = thetas[: n // k + 1]
     steps = np.arange(n // k + 1) * k * algo.epoch_steps
     return Trajectory(steps, thetas, np.asarray(theta))
 
@@ -354,21 +380,30 @@ def ensemble_loss(problem, algo, theta0, n_steps, keys, *, record_every=None, lo
     runs = keys.shape[0]
     if runs < 1:
         raise ValueError("keys must hold at least one key (one run).")
-    theta0 = jnp.asarray(theta0, dtype=jnp.float64)
-    if theta0.shape == (problem.N,):
-        theta0 = jnp.broadcast_to(theta0, (runs, problem.N))
-    if theta0.shape != (runs, problem.N) or not bool(jnp.all(jnp.isfinite(theta0))):
-        raise ValueError(f"theta0 must be finite with shape ({problem.N},) or (runs, N) = "
-                         f"({runs}, {problem.N}), got shape {theta0.shape}.")
+    try:
+        theta0 = jnp.asarray(theta0, dtype=jnp.float64)
+    except (TypeError, ValueError):
+        theta0 = None
+    if theta0 is None or theta0.shape not in ((problem.N,), (runs, problem.N)) \
+            or not bool(jnp.all(jnp.isfinite(theta0))):
+        raise ValueError(f"theta0 must be finite numbers of shape ({problem.N},) or (runs, N) = "
+                         f"({runs}, {problem.N}), got {getattr(theta0, 'shape', theta0)!r:.80}.")
     if loss_ref is not None:
-        loss_ref = float(loss_ref)
-        if not (np.isfinite(loss_ref) and loss_ref != 0):
+        loss_ref = _finite("loss_ref", loss_ref)
+        if loss_ref == 0:
             raise ValueError(f"loss_ref must be a finite non-zero number, got {loss_ref!r}.")
     bound = check_bound(bound)
+    check_start(theta0, bound)
     n, k = record_plan(algo, n_steps, record_every)
+    _memory(f"sim.ensemble_loss's output ({runs} runs x {n // k + 1} records of the loss)",
+            output_bytes(problem, algo, n, k, runs, 8),
+            "record the loss less often (a larger record_every), use fewer runs (keys) or fewer steps (n_steps)")
+    calls = chunk_calls(problem, algo, n, k, runs, chunk_steps)
+    theta0 = jnp.broadcast_to(theta0, (runs, problem.N))
     thetas, keys = shard_runs(theta0, keys)
-    out = [np.asarray(jax.vmap(problem.loss)(theta0))[:, None]]
-    for s0, R, kk, take, masked in chunk_calls(problem, algo, n, k, runs, chunk_steps):
+    loss = np.empty((runs, -(-n // k) + 1))
+    loss[:, 0], pos = np.asarray(jax.vmap(problem.loss)(theta0)), 1
+    for s0, R, kk, take, masked in calls:
         thetas, obs, ok = _ensemble_chunk(problem, algo, thetas, keys, s0, n, bound, R=R, k=kk, mode="loss",
                                           masked=masked)
         ok = np.asarray(ok[:, :max(take, 1)])
@@ -378,10 +413,12 @@ def ensemble_loss(problem, algo, theta0, n_steps, keys, *, record_every=None, lo
             ne = algo.epoch_steps
             raise_divergence(algo, (s0 + bad * kk) * ne + 1, min(s0 + (bad + 1) * kk, n) * ne, run)
         if take:
-            out.append(np.asarray(obs[:, :take]))
-    loss = np.concatenate(out, axis=1)[:, : n // k + 1]
-    if loss_ref is not None:
-        loss = loss / loss_ref - 1.0
+            loss[:, pos:pos + take] = np.asarray(obs[:, :take])
+            pos += take
+    loss = loss[:, : n // k + 1]
+    if loss_ref is not None:  # in place: the same operations as loss / loss_ref - 1.0
+        loss /= loss_ref
+        loss -= 1.0
     steps = np.arange(n // k + 1) * k * algo.epoch_steps
     return Ensemble(steps, loss, np.asarray(thetas))
 

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..validate import integer as _check_int, prng_key as _check_key
+from ..validate import integer as _check_int, memory as _memory, prng_key as _check_key
 
 __all__ = ["digit_plan", "mixed_radix_digits", "permutations", "wr_indices", "epoch_batches",
            "sample_keys", "wr_batches", "wor_epoch", "draw"]
@@ -169,7 +169,9 @@ def wr_batches(key, M, m, n_steps):
     M, m = _check_int("M", M, 1), _check_int("m", m, 1)
     if m > M:
         raise ValueError(f"m (the minibatch size) must be in 1..M={M}, got {m}.")
-    return _wr_batches_jit(_check_key(key), M, m, _check_int("n_steps", n_steps, 1))
+    n_steps = _check_int("n_steps", n_steps, 1)
+    _memory(f"wr_batches' output ({n_steps} minibatches of m = {m} indices)", 4 * n_steps * m, "fewer n_steps")
+    return _wr_batches_jit(_check_key(key), M, m, n_steps)
 
 
 def wor_epoch(key, M, m, epoch=0):

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..validate import integer as _check_int, prng_key as _check_key
+from ..validate import array as _array, integer as _check_int, prng_key as _check_key
 from . import driver
 
 __all__ = ["MeasuredEntropy", "Stationary", "stationary", "trajectory_stats"]
@@ -231,6 +231,7 @@ def _theory(theory, N, windows, sigma_edges, sigma_bins):
     """(W, edges) for sigma_k = dtheta_k^T W (theta_{k+1} - theta_k), W = -Sigma^{-1} C^T D^{-1}
     (Eq. 24, 27), and the histogram edges per window (default: symmetric about 0, reaching
     l <sigma>_1 + 10 sqrt(2 l <sigma>_1) with <sigma>_1 of Eq. 29)."""
+    bins = _check_int("sigma_bins", sigma_bins, 1)
     if theory is None:
         if sigma_edges is not None:
             raise ValueError("sigma_edges needs theory=(C, Sigma, D) for the entropy production.")
@@ -247,7 +248,6 @@ def _theory(theory, N, windows, sigma_edges, sigma_bins):
             raise ValueError(f"theory {name} must be symmetric positive definite.")
     W = -np.linalg.solve(Sigma, C.T) @ np.linalg.inv(D)
     if sigma_edges is None:
-        bins = _check_int("sigma_bins", sigma_bins, 1)
         rate = abs(float(-np.trace(np.linalg.solve(Sigma, C @ np.linalg.solve(D, C)))))  # Eq. (29)
         edges = []
         for l in windows:
@@ -298,6 +298,7 @@ def stationary(problem, algo, theta0, n_steps, key, *, theta_ref=None, burn_in=0
     theta_ref = theta if theta_ref is None else problem.check_theta(theta_ref, "theta_ref")
     key = _check_key(key)
     bound = driver.check_bound(bound)
+    driver.check_start(theta, bound)
     windows = _check_windows(windows)
     n, _ = driver.record_plan(algo, n_steps, None)
     burn = driver.check_steps(algo, "burn_in", burn_in, 0)
@@ -331,13 +332,11 @@ def trajectory_stats(thetas, theta_ref, *, theory=None, windows=(1, 2, 3), sigma
                      sigma_bins=100) -> Stationary:
     """The statistics of :func:`stationary` for a stored trajectory ``thetas`` (T+1, N) of
     consecutive samples: states thetas[1:] and the T increments (no burn-in, one batch)."""
-    thetas = jnp.asarray(thetas, dtype=jnp.float64)
-    if thetas.ndim != 2 or thetas.shape[0] < 3 or not bool(jnp.all(jnp.isfinite(thetas))):
+    thetas = _array("thetas", thetas, ndim=2)
+    if thetas.shape[0] < 3:
         raise ValueError(f"thetas must be a finite (T+1, N) trajectory with T >= 2, got shape {thetas.shape}.")
     N = thetas.shape[1]
-    theta_ref = jnp.asarray(theta_ref, dtype=jnp.float64)
-    if theta_ref.shape != (N,):
-        raise ValueError(f"theta_ref must have shape ({N},), got {theta_ref.shape}.")
+    theta_ref = _array("theta_ref", theta_ref, (N,))
     windows = _check_windows(windows)
     W, edges = _theory(theory, N, windows, sigma_edges, sigma_bins)
     T = thetas.shape[0] - 1
