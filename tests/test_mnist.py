@@ -252,6 +252,16 @@ def test_plots_run(reg_wr):
     assert len(axes[0].collections) == 4     # two signs, each a cloud and a legend handle
     with pytest.raises(ValueError, match="two colours"):
         figures.plot_elements_density(axes[0], c, colors=("C0",))
+    # resolved=3: elements with |theory| > 3 s.e. coloured, the rest grey, each counted in the legend
+    c3 = measure.compare(wr.Sigma, wr.Sigma * 1.01, np.full((7, 7), np.median(np.abs(wr.Sigma)) / 3))
+    ax3 = figures.plot_elements_density(plt.subplots()[1], c3, resolved=3)
+    labels = [t.get_text() for t in ax3.legend().get_texts()]
+    assert len(ax3.collections) == 6 and sum("resolved, theory" in t for t in labels) == 2
+    n_res = (np.abs(c3.theory) > 3 * c3.se).sum()
+    assert 0 < n_res < len(c3.theory) and f"({len(c3.theory) - n_res:,})" in labels[0]
+    for bad in (0, -1, True, "3"):
+        with pytest.raises(ValueError, match="resolved must be"):
+            figures.plot_elements_density(axes[0], c, resolved=bad)
     ent = dict(windows=np.array([1, 2]), n=np.array([100.0, 50.0]), mean=np.array([0.01, 0.02]),
                mean_se=np.array([0.001, 0.002]), mean_exp=np.array([1.0, 1.0]), mean_exp_se=np.array([1e-3, 2e-3]),
                counts=np.array([[0, 10, 80, 10, 0], [0, 10, 30, 10, 0]]), edges=np.tile(np.linspace(-1, 1, 4), (2, 1)))
