@@ -149,6 +149,26 @@ def test_script_small_writes_results_and_provenance(small_run):
         script.main(["--small", "--schemes", "sgd", "--out", str(small_run)])
 
 
+def test_script_chains_and_steps(tmp_path, capsys):
+    """--chains 2 --steps 2500 at tiny size (WOR, 2 segments): 2,500 kept steps per chain become
+    2 segments of 1,200 steps (two epochs of 600 each, rounded down), the 2 x 2 (chain, segment)
+    pieces are pooled, the provenance records the chains and the sizes actually run, and each
+    segment prints its elapsed time and ETA; bad values stop the script."""
+    out = tmp_path / "chains"
+    assert script.main(["--small", "--schemes", "wor", "--chains", "2", "--steps", "2500", "--wor-segments", "2",
+                        "--wor-burn-in", "600", "--out", str(out)]) == 0
+    res, prov = script.load(out)
+    par = prov["parameters"]
+    assert par["chains"] == 2 and par["sizes"]["wor"]["segment_steps"] == 1200
+    assert set(res) == {"wor"} and res["wor"].segments == 4 and res["wor"].n == 4 * 2
+    assert np.all(np.isfinite(res["wor"].area_se)) and np.allclose(res["wor"].area, -res["wor"].area.T)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "segment" in ln and "ETA" in ln]
+    assert len(lines) == 2 and all("x 2 chains" in ln for ln in lines)
+    for bad in (["--chains", "0"], ["--steps", "-5"]):
+        with pytest.raises(SystemExit):
+            script.main(["--small", "--schemes", "wor", "--out", str(out), *bad])
+
+
 # ------------------------------------------------------------------------------ analysis
 def test_binned_errors_and_circulation_floor(noisy_comparison):
     A, T, S, se = noisy_comparison
