@@ -162,6 +162,51 @@ def test_run_segments_with_given_keys_start_and_burn_in(reg_wr, segment_path):
     assert plain["n"].tolist() == [600] and "ito_n" not in plain and measure.pool(plain).entropy == {}
 
 
+def test_run_segments_chains_are_independent_runs(reg_wr):
+    """With chains = C the ensemble (sim.stationary_ensemble, vectorized) gives, chain by chain,
+    exactly the single run with keys fold_in(keys[j], c) and start[c]: the same statistics, the
+    same entropy counts, the same end point; entries are segment-major (K C of them) and pool;
+    a progress line per segment gives the elapsed time and the ETA."""
+    p, theta0, wr = reg_wr
+    K, n, C = 2, 1500, 3
+    keys = jax.random.split(jax.random.key(9), K + 1)
+    starts = theta0 + 1e-4 * np.arange(1, C + 1)[:, None]
+    ent = (wr.C, wr.Sigma, wr.D)
+    lines = []
+    run = measure.run_segments(p, wr, K, n, keys, start=starts, burn_in_steps=300, entropy=ent, windows=(1, 2),
+                               chains=C, progress=lines.append)
+    assert run["n"].tolist() == [n] * (K * C) and run["ito_n"].shape == (K * C, 2) and int(run["chains"]) == C
+    assert len(lines) == K + 1 and all("ETA" in ln and "elapsed" in ln and f"x {C} chains" in ln for ln in lines[1:])
+    for c in range(C):
+        one = measure.run_segments(p, wr, K, n, jax.vmap(lambda k: jax.random.fold_in(k, c))(keys), start=starts[c],
+                                   burn_in_steps=300, entropy=ent, windows=(1, 2))
+        rows = np.arange(K) * C + c
+        np.testing.assert_allclose(run["theta_final"][c], one["theta_final"], rtol=1e-12)
+        for key in ("cov", "area", "mean", "ito_mean"):
+            np.testing.assert_allclose(run[key][rows], one[key], rtol=1e-9, atol=1e-25)
+        np.testing.assert_array_equal(run["ito_counts"][rows], one["ito_counts"])
+    pooled = measure.pool(run)
+    assert pooled.segments == K * C and pooled.n == K * C * n and np.all(np.isfinite(pooled.area_se))
+    with pytest.raises(ValueError, match="start must be finite with shape"):
+        measure.run_segments(p, wr, 1, 100, keys[:2], start=starts[:2], chains=C)
+    with pytest.raises(ValueError, match="chains"):
+        measure.run_segments(p, wr, 1, 100, keys[:2], chains=0)
+    with pytest.raises(ValueError, match="pair"):
+        measure.run_segments(p, wr, 1, 100, keys[:2], chains=2, pair=(6, 7))
+
+
+def test_stationary_ensemble_bad_input(reg_wr):
+    p, theta0, _ = reg_wr
+    algo = sim.wr(p, 1e-7, 10)
+    keys = jax.random.split(jax.random.key(0), 2)
+    with pytest.raises(ValueError, match="thetas must be finite with shape"):
+        sim.stationary_ensemble(p, algo, np.stack([theta0] * 3), 100, keys, theta_ref=theta0)
+    with pytest.raises(ValueError, match="keys"):
+        sim.stationary_ensemble(p, algo, np.stack([theta0] * 2), 100, 0, theta_ref=theta0)
+    with pytest.raises(ValueError, match="burn_in"):
+        sim.stationary_ensemble(p, algo, np.stack([theta0] * 2), 100, keys, theta_ref=theta0, burn_in=100)
+
+
 def test_run_segments_bad_input(reg_wr):
     p, _, wr = reg_wr
     with pytest.raises(ValueError, match="n_segments"):

@@ -149,6 +149,26 @@ def test_script_small_writes_results_and_provenance(small_run):
         script.main(["--small", "--schemes", "sgd", "--out", str(small_run)])
 
 
+def test_script_chains_and_steps(tmp_path, capsys):
+    """--chains 2 --steps 2500 at tiny size (WOR, 2 segments): 2,500 kept steps per chain become
+    2 segments of 1,200 steps (two epochs of 600 each, rounded down), the 2 x 2 (chain, segment)
+    pieces are pooled, the provenance records the chains and the sizes actually run, and each
+    segment prints its elapsed time and ETA; bad values stop the script."""
+    out = tmp_path / "chains"
+    assert script.main(["--small", "--schemes", "wor", "--chains", "2", "--steps", "2500", "--wor-segments", "2",
+                        "--wor-burn-in", "600", "--out", str(out)]) == 0
+    res, prov = script.load(out)
+    par = prov["parameters"]
+    assert par["chains"] == 2 and par["sizes"]["wor"]["segment_steps"] == 1200
+    assert set(res) == {"wor"} and res["wor"].segments == 4 and res["wor"].n == 4 * 2
+    assert np.all(np.isfinite(res["wor"].area_se)) and np.allclose(res["wor"].area, -res["wor"].area.T)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "segment" in ln and "ETA" in ln]
+    assert len(lines) == 2 and all("x 2 chains" in ln for ln in lines)
+    for bad in (["--chains", "0"], ["--steps", "-5"]):
+        with pytest.raises(SystemExit):
+            script.main(["--small", "--schemes", "wor", "--out", str(out), *bad])
+
+
 # ------------------------------------------------------------------------------ analysis
 def test_binned_errors_and_circulation_floor(noisy_comparison):
     A, T, S, se = noisy_comparison
@@ -252,6 +272,16 @@ def test_plots_run(reg_wr):
     assert len(axes[0].collections) == 4     # two signs, each a cloud and a legend handle
     with pytest.raises(ValueError, match="two colours"):
         figures.plot_elements_density(axes[0], c, colors=("C0",))
+    # resolved=3: elements with |theory| > 3 s.e. coloured, the rest grey, each counted in the legend
+    c3 = measure.compare(wr.Sigma, wr.Sigma * 1.01, np.full((7, 7), np.median(np.abs(wr.Sigma)) / 3))
+    ax3 = figures.plot_elements_density(plt.subplots()[1], c3, resolved=3)
+    labels = [t.get_text() for t in ax3.legend().get_texts()]
+    assert len(ax3.collections) == 6 and sum("resolved, theory" in t for t in labels) == 2
+    n_res = (np.abs(c3.theory) > 3 * c3.se).sum()
+    assert 0 < n_res < len(c3.theory) and f"({len(c3.theory) - n_res:,})" in labels[0]
+    for bad in (0, -1, True, "3"):
+        with pytest.raises(ValueError, match="resolved must be"):
+            figures.plot_elements_density(axes[0], c, resolved=bad)
     ent = dict(windows=np.array([1, 2]), n=np.array([100.0, 50.0]), mean=np.array([0.01, 0.02]),
                mean_se=np.array([0.001, 0.002]), mean_exp=np.array([1.0, 1.0]), mean_exp_se=np.array([1e-3, 2e-3]),
                counts=np.array([[0, 10, 80, 10, 0], [0, 10, 30, 10, 0]]), edges=np.tile(np.linspace(-1, 1, 4), (2, 1)))

@@ -317,3 +317,76 @@ def test_tracers_bad_input():
         ness.advect_tracers(key, C, Sigma, 3, [[0.0]])
     with pytest.raises(ValueError, match="Sigma"):
         ness.advect_tracers(key, C, -Sigma, 3, [0.0])
+
+
+# ------------------------------------------------------------------------------ WOR epoch drift
+def test_wor_epoch_drift_orders_and_wr_limit():
+    rng = np.random.default_rng(5)
+    H, eta, n = _spd(rng, 5, 1.0), 1e-3, 40
+    h, O = np.linalg.eigh(H)
+    second = np.asarray(ness.wor_epoch_drift(H, eta, n))
+    exact = np.asarray(ness.wor_epoch_drift(H, eta, n, exact=True))
+    np.testing.assert_allclose(second, n * H - eta * n * (n - 1) / 2 * H @ H, rtol=1e-12)
+    np.testing.assert_allclose(exact, O @ np.diag((1 - (1 - eta * h) ** n) / eta) @ O.T, rtol=1e-10)
+    # the two agree to O(eta^2 n^3 h^3): the third-order term of (1 - eta h)^n
+    third = eta ** 2 * n * (n - 1) * (n - 2) / 6 * np.linalg.matrix_power(H, 3)
+    np.testing.assert_allclose(exact - second, third, rtol=0.5 * eta * n * h.max(), atol=1e-12)
+    # n = 1 (WR): the drift is H itself, so C is Eq. (25)
+    np.testing.assert_allclose(ness.wor_epoch_drift(H, eta, 1), H, rtol=1e-14)
+    np.testing.assert_allclose(ness.wor_epoch_drift(H, eta, 1, exact=True), H, rtol=1e-10)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(H=np.ones((2, 3))), "H must be"),
+    (dict(H=np.array([[1.0, 2.0], [0.0, 1.0]])), "H must be symmetric"),
+    (dict(eta=-1e-3), "eta"),
+    (dict(n=0), "n \\(SGD steps per epoch\\)"),
+    (dict(n=2.5), "n \\(SGD steps per epoch\\)"),
+])
+def test_wor_epoch_drift_rejects_bad_input(bad, match):
+    args = dict(H=np.eye(2), eta=1e-3, n=10) | bad
+    with pytest.raises(ValueError, match=match):
+        ness.wor_epoch_drift(args["H"], args["eta"], args["n"])
+
+
+def test_area_of_a_linear_epoch_map_is_the_commutator_with_the_full_drift():
+    """Simulate dtheta -> A dtheta + xi with A = (I - eta H)^n (eta n h up to 0.45) and Gaussian
+    noise of covariance Q misaligned with H: the mean area per map, Eq. (26, 28), is
+    (Sigma A^T - A Sigma)/2 = (eta/2)[H-hat, Sigma] with H-hat = (I - A)/eta (wor_epoch_drift,
+    exact=True) and Sigma = A Sigma A^T + Q, within 3 standard errors, and the second-order
+    H-hat within 10 % (its error is O((eta n h)^2)); the leading-order drift n H (the old C) is
+    many errors too large."""
+    import scipy.linalg
+
+    rng = np.random.default_rng(7)
+    N, n, eta = 3, 50, 1e-3
+    H = np.diag([0.5, 3.0, 9.0])
+    Q = _spd(rng, N, 0.2) * 1e-4
+    drift = np.asarray(ness.wor_epoch_drift(H, eta, n, exact=True))
+    A = np.eye(N) - eta * drift
+    Sigma = scipy.linalg.solve_discrete_lyapunov(A, Q)
+    C_exact = 0.5 * (Sigma @ A.T - A @ Sigma)
+    np.testing.assert_allclose(np.asarray(ness.circulation(drift, Sigma, eta)), C_exact, rtol=1e-10, atol=1e-18)
+    C_second = np.asarray(ness.circulation(ness.wor_epoch_drift(H, eta, n), Sigma, eta))
+    C_lead = np.asarray(ness.circulation(n * H, Sigma, eta))
+    L = np.linalg.cholesky(Q)
+
+    @jax.jit
+    def areas(key):
+        z = jax.random.normal(key, (20_000, N)) @ L.T
+
+        def step(x, zi):
+            new = A @ x + zi
+            return new, 0.5 * (jnp.outer(x, new - x) - jnp.outer(new - x, x))
+        x0 = jnp.asarray(np.linalg.cholesky(Sigma)) @ jax.random.normal(jax.random.fold_in(key, 1), (N,))
+        return jax.lax.scan(step, x0, z)[1].mean(0)
+
+    seg = np.stack([np.asarray(areas(k)) for k in jax.random.split(jax.random.key(0), 20)])
+    mean, se = seg.mean(0), seg.std(0, ddof=1) / np.sqrt(len(seg))
+    iu = np.triu_indices(N, 1)
+    z_exact = (mean - C_exact)[iu] / se[iu]
+    z_lead = (mean - C_lead)[iu] / se[iu]
+    assert np.all(np.abs(z_exact) < 3), z_exact
+    assert np.abs(z_lead).max() > 8, z_lead
+    np.testing.assert_allclose(C_second[iu], C_exact[iu], rtol=0.1)
+    assert np.abs(C_lead[iu] / C_exact[iu] - 1).max() > 0.3

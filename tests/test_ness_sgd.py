@@ -219,3 +219,33 @@ def test_plane_tracers_turn_once_on_the_marginal_contours(reg_wr):
     plt.close(fig)
     with pytest.raises(ValueError, match="n_frames"):
         stationary.plane_tracers(wr, theta0, jax.random.key(0), n_frames=0)
+
+
+# ------------------------------------------------------------------------------ WOR: Sigma with n H, C with the full drift
+def test_wor_sigma_needs_n_h_and_the_drift_is_the_lhat_hessian():
+    """The regression network at eta = 5e-7, m = 10, where eta n h reaches 0.28 (as on MNIST):
+    a WOR run of 9,000 epochs has the covariance of Eq. (21) with n H_0 (the projection of the
+    segment covariances on it is 1 within 5 %: 2 s.e. plus the O((eta n h)^2) of the
+    cancellation, ness.wor_epoch_drift), and not that with the exact Hessian of L-hat (about
+    11 % too small, an O(eta n h) error); and the drift of C, n H_0 - eta n(n-1)/2 H_0^2, is the
+    Hessian of L-hat up to its O(1/M) and third-derivative terms (a few % of the correction)."""
+    from noneq import landscape, noise, problems
+
+    p = problems.regression()
+    eta, m = 5e-7, 10
+    n = p.M // m
+    th = stationary.theory(p, "wor", eta, m, theta0=np.asarray(landscape.minimum(p)))
+    np.testing.assert_array_equal(th.drift, th.H)  # small problem: H is the exact Hessian of L-hat
+    H0 = np.asarray(p.hessian(th.theta0))
+    H0 = 0.5 * (H0 + H0.T)
+    drift = np.asarray(ness.wor_epoch_drift(H0, eta, n))
+    correction = drift - n * H0
+    assert np.linalg.norm(th.H - drift) < 0.1 * np.linalg.norm(correction)
+    assert np.linalg.norm(th.H - n * H0) > 0.9 * np.linalg.norm(correction)
+    S_nh = np.asarray(ness.covariance(n * H0, th.D, eta))
+    run = measure.run_segments(p, th, 8, 1000 * n, jax.random.key(1), burn_in_steps=1000 * n)
+    proj = {name: np.einsum("kab,ab->k", run["cov"], S) / np.sum(S * S) for name, S in
+            (("n H", S_nh), ("L-hat", th.Sigma))}
+    b, se = proj["n H"].mean(), measure.standard_error(proj["n H"])
+    assert abs(b - 1) < 0.05 and se < 0.025, (b, se)
+    assert proj["L-hat"].mean() < 0.93

@@ -29,6 +29,7 @@ import time
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from . import ness, sim, validate
@@ -40,6 +41,7 @@ __all__ = [
     "hist_edges",
     "chain_histogram",
     "run_segments",
+    "segment_progress",
     "pooled_covariance",
     "Pooled",
     "pool",
@@ -169,7 +171,8 @@ def _segment_keys(key, K):
 
 
 def run_segments(problem, theory, n_segments, segment_steps, key, *, burn_in_steps=0, start=None, entropy=None,
-                 windows=(1, 2, 3), sigma_edges=None, pair=None, origin=None, edges2d=None, progress=None):
+                 windows=(1, 2, 3), sigma_edges=None, pair=None, origin=None, edges2d=None, progress=None,
+                 chains=None):
     """One long stationary SGD run (the theory's scheme "wr" or "wor", its eta and m), cut into
     ``n_segments`` = K consecutive segments of ``segment_steps`` SGD steps (Sec. 4.3-4.4).
 
@@ -188,7 +191,16 @@ def run_segments(problem, theory, n_segments, segment_steps, key, *, burn_in_ste
     entropy production with the midpoint ("stratonovich") rule of
     :func:`noneq.ness.entropy_production` on the same windows and bins.
 
-    Step counts must be multiples of n = M/m for WOR. ``progress``: an optional callable(str).
+    Step counts must be multiples of n = M/m for WOR. ``progress``: an optional callable(str),
+    called after the burn-in and once per segment with the elapsed time and an estimate of the
+    time left (ETA).
+
+    ``chains``: None (one run), or the number C of independent chains run together as an ensemble
+    (:func:`noneq.sim.stationary_ensemble`: vectorized, sharded over the devices): chain c uses
+    the keys ``fold_in(keys[j], c)``, starts from ``start[c]`` (``start`` (C, N); (N,) or None:
+    the same start for all) and runs the same burn-in and segments; every (segment, chain)
+    becomes one entry of the per-segment arrays below (K C of them, segment-major), so
+    :func:`pool` takes its errors from the spread over segments and chains. Not with ``pair``.
 
     Returns a dict of numpy arrays (the layout stored in npz files; K segments, L windows, B
     bins): ``n`` (K,) samples; ``mean`` (K, N) deviation of the segment mean from the centre;
@@ -205,6 +217,11 @@ def run_segments(problem, theory, n_segments, segment_steps, key, *, burn_in_ste
     n_seg = validate.integer("segment_steps", segment_steps, 1)
     burn = validate.integer("burn_in_steps", burn_in_steps, 0)
     keys = _segment_keys(key, K)
+    if chains is not None:
+        if pair is not None:
+            raise ValueError("pair (the recorded path) is not available with chains: run one chain.")
+        return _run_chains(problem, theory, algo, K, n_seg, burn, keys, validate.integer("chains", chains, 1),
+                           start, entropy, windows, sigma_edges, progress)
     centre = np.asarray(theory.theta0)
     theta = centre if start is None else np.asarray(problem.check_theta(start, "start"))
     start = np.array(theta)
@@ -218,10 +235,10 @@ def run_segments(problem, theory, n_segments, segment_steps, key, *, burn_in_ste
             edges2d = hist_edges(theory.Sigma, centre, origin, pair)
         ea, eb = (np.asarray(e, dtype=float) for e in edges2d)
         hist = np.zeros((len(ea) - 1, len(eb) - 1), dtype=np.int64)
+    t_start = time.time()
     if burn:
-        t0 = time.time()
         theta = sim.trajectory(problem, algo, theta, burn, keys[0], record_every=burn).theta_final
-        say(f"{theory.scheme}: burn-in of {burn} steps done in {time.time() - t0:.0f} s")
+        say(f"{theory.scheme}: burn-in of {burn:,} steps done in {time.time() - t_start:.0f} s")
     rules = ("ito", "strat") if pair is not None else ("ito",)
     out = {k: [] for k in ("n", "mean", "cov", "area", "wall_s")}
     out.update({f"{r}_{k}": [] for r in rules for k in ("n", "mean", "mean_exp", "counts")})
@@ -259,7 +276,7 @@ def run_segments(problem, theory, n_segments, segment_steps, key, *, burn_in_ste
                 out["strat_counts"].append([c[3] for c in wc])
             theta = tr.theta_final
         out["wall_s"].append(time.time() - t0)
-        say(f"{theory.scheme}: segment {k + 1}/{K} ({n_seg} steps) in {out['wall_s'][-1]:.0f} s")
+        say(segment_progress(theory.scheme, k, K, n_seg, out["wall_s"], time.time() - t_start))
     res = {k: np.asarray(v) for k, v in out.items() if len(v)}
     if s_edges is not None:
         res["sigma_edges"] = np.asarray(s_edges)
@@ -267,6 +284,67 @@ def run_segments(problem, theory, n_segments, segment_steps, key, *, burn_in_ste
         res.update(hist2d=hist, edges_a=ea, edges_b=eb, origin=np.asarray(origin), pair=np.asarray([i + 1, j + 1]))
     res.update(windows=np.asarray(windows), centre=centre, start=start, theta_final=np.asarray(theta),
                sample_steps=np.asarray(ne), burn_in_steps=np.asarray(burn), segment_steps=np.asarray(n_seg))
+    return res
+
+
+def segment_progress(scheme, k, K, segment_steps, walls, elapsed, chains=1):
+    """The progress line after segment ``k`` (0-based) of ``K``: its steps and wall time, the
+    time ``elapsed`` since the run started (burn-in included) and the estimated time left, from
+    the mean wall time of the segments so far (``walls``)."""
+    eta_s = (K - k - 1) * float(np.mean(walls))
+    what = f"{segment_steps:,} steps" + (f" x {chains} chains" if chains > 1 else "")
+    return (f"{scheme}: segment {k + 1}/{K} ({what}) in {walls[-1]:.0f} s; elapsed {elapsed / 60:.1f} min, "
+            f"ETA {eta_s / 60:.1f} min")
+
+
+def _run_chains(problem, theory, algo, K, n_seg, burn, keys, C, start, entropy, windows, sigma_edges, progress):
+    """:func:`run_segments` for ``chains`` = C (see there)."""
+    say = progress or (lambda s: None)
+    centre = np.asarray(theory.theta0)
+    if start is None:
+        start = centre
+    start = np.asarray(start, dtype=float)
+    if start.shape == (problem.N,):
+        start = np.broadcast_to(start, (C, problem.N))
+    if start.shape != (C, problem.N) or not np.all(np.isfinite(start)):
+        raise ValueError(f"start must be finite with shape (N,) or (chains, N) = ({C}, {problem.N}), "
+                         f"got {start.shape}.")
+    start = np.array(start)
+    chain_keys = lambda kk: jax.vmap(lambda c: jax.random.fold_in(kk, c))(jnp.arange(C))  # noqa: E731
+    t_start = time.time()
+    thetas = start
+    if burn:
+        thetas = np.asarray(sim.ensemble_loss(problem, algo, start, burn, chain_keys(keys[0]),
+                                              record_every=burn).theta_final)
+        say(f"{theory.scheme}: burn-in of {burn:,} steps x {C} chains done in {time.time() - t_start:.0f} s")
+    out = {k: [] for k in ("n", "mean", "cov", "area", "wall_s", "ito_n", "ito_mean", "ito_mean_exp", "ito_counts")}
+    s_edges, walls = None, []
+    for k in range(K):
+        t0 = time.time()
+        sts = sim.stationary_ensemble(problem, algo, thetas, n_seg, chain_keys(keys[k + 1]), theta_ref=centre,
+                                      theory=entropy, windows=windows, sigma_edges=sigma_edges)
+        walls.append(time.time() - t0)
+        for st in sts:
+            out["n"].append(st.n_samples)
+            out["mean"].append(st.mean - centre)
+            out["cov"].append(st.cov)
+            out["area"].append(st.area_rate)
+            out["wall_s"].append(walls[-1])
+            if st.entropy is not None:
+                if s_edges is None:
+                    s_edges = [np.asarray(e.edges) for e in st.entropy]
+                out["ito_n"].append([e.n for e in st.entropy])
+                out["ito_mean"].append([e.mean for e in st.entropy])
+                out["ito_mean_exp"].append([e.mean_exp for e in st.entropy])
+                out["ito_counts"].append([np.concatenate([[e.underflow], e.counts, [e.overflow]]) for e in st.entropy])
+        thetas = np.stack([st.theta_final for st in sts])
+        say(segment_progress(theory.scheme, k, K, n_seg, walls, time.time() - t_start, C))
+    res = {k: np.asarray(v) for k, v in out.items() if len(v)}
+    if s_edges is not None:
+        res["sigma_edges"] = np.asarray(s_edges)
+    res.update(windows=np.asarray(windows), centre=centre, start=start, theta_final=thetas,
+               sample_steps=np.asarray(algo.epoch_steps), burn_in_steps=np.asarray(burn),
+               segment_steps=np.asarray(n_seg), chains=np.asarray(C))
     return res
 
 

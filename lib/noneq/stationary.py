@@ -6,7 +6,11 @@ One call gives every theoretical quantity a chapter compares with simulation (Se
   H_0, diffusion D_0 = D(theta_0) (Eq. 14), covariance Sigma (Eq. 21/23), circulation C (Eq. 25).
 * WOR (``scheme="wor"``), time unit one epoch of n = M/m steps (the epoch map of Eq. 15): centre
   theta-hat_0 (minimum of L-hat, Eq. 16), Hessian of L-hat there (~ n H_0), D-hat (Eq. 18/B18),
-  and Sigma-hat, C-hat from the same Eqs. (21), (25) with these replacements (App. C).
+  and Sigma-hat from Eq. (21) with these replacements (App. C). C-hat is the mean area per epoch
+  of the linear epoch map dtheta -> A dtheta + xi, (Sigma A^T - A Sigma)/2 = (eta/2)[H-hat, Sigma]
+  with A = I - eta H-hat the mean epoch map: H-hat must be the Hessian of L-hat to O(eta), i.e.
+  n H_0 - eta n(n-1)/2 H_0^2 (:func:`noneq.ness.wor_epoch_drift`), not n H_0, where eta n h is
+  not small (MNIST: 0.27); Sigma-hat is right with n H_0 to that order (a cancellation, see there).
 """
 from __future__ import annotations
 
@@ -28,7 +32,10 @@ class Theory(NamedTuple):
     scheme : "wr" or "wor"; eta, m : the hyperparameters; unit : "step" or "epoch";
     theta0 : (N,) centre; H : (N, N) Hessian of the (effective) loss at the centre;
     D : (N, N) diffusion matrix per time unit; Sigma : (N, N) stationary covariance (Eq. 21);
-    C : (N, N) circulation matrix (Eq. 25); entropy_rate : <sigma>/l of Eq. (29) per time unit,
+    C : (N, N) circulation matrix (Eq. 25), (eta/2)[drift, Sigma];
+    drift : (N, N) the drift Hessian of C: H for WR and for WOR on small problems (where H is
+    already the exact Hessian of L-hat), n H_0 - eta n(n-1)/2 H_0^2 for WOR on large ones
+    (:func:`noneq.ness.wor_epoch_drift`), where H = n H_0 is kept for Sigma; entropy_rate : <sigma>/l of Eq. (29) per time unit,
     or nan (with a warning) when D is singular to working precision, where Eq. (29) diverges.
     """
 
@@ -42,6 +49,7 @@ class Theory(NamedTuple):
     Sigma: np.ndarray
     C: np.ndarray
     entropy_rate: float
+    drift: np.ndarray | None = None
 
 
 def theory(problem, scheme, eta, m, *, theta0=None, wor_method="full"):
@@ -66,6 +74,7 @@ def theory(problem, scheme, eta, m, *, theta0=None, wor_method="full"):
     choice("wor_method", wor_method, noise.WOR_METHODS)
     eta, m, n = noise.check_eta_m(problem, eta, m, wor=(scheme == "wor"))
     theta0 = landscape.minimum(problem) if theta0 is None else problem.check_theta(theta0, "theta0")
+    drift = None
     if scheme == "wr":
         centre = theta0
         H = np.asarray(problem.hessian(centre))
@@ -76,12 +85,15 @@ def theory(problem, scheme, eta, m, *, theta0=None, wor_method="full"):
         if problem.N ** 2 * problem.M <= noise.EXACT_LHAT_HESSIAN_MAX:
             H = np.asarray(noise.lhat_hessian(problem, centre, eta, n))
         else:
-            H = n * np.asarray(problem.hessian(centre))  # Hessian of L-hat to O(eta)
+            H0 = np.asarray(problem.hessian(centre))
+            H = n * H0  # Hessian of L-hat to O(1): right for Sigma to O((eta n h)^2)
+            drift = np.asarray(ness.wor_epoch_drift(0.5 * (H0 + H0.T), eta, int(n)))  # to O(eta): for C
         D = np.asarray(noise.diffusion_wor(problem, centre, eta, m, wor_method))
         unit = "epoch"
     H = 0.5 * (H + H.T)
+    drift = H if drift is None else drift
     Sigma = np.asarray(ness.covariance(H, D, eta))
-    C = np.asarray(ness.circulation(H, Sigma, eta))
+    C = np.asarray(ness.circulation(drift, Sigma, eta))
     d = np.linalg.eigvalsh(D)
     if d[0] <= D.shape[0] * np.finfo(float).eps * d[-1]:
         warnings.warn(
@@ -91,7 +103,7 @@ def theory(problem, scheme, eta, m, *, theta0=None, wor_method="full"):
         rate = float("nan")
     else:
         rate = float(ness.mean_entropy_rate(C, D, Sigma))
-    return Theory(scheme, eta, m, unit, np.asarray(jnp.asarray(centre)), H, D, Sigma, C, rate)
+    return Theory(scheme, eta, m, unit, np.asarray(jnp.asarray(centre)), H, D, Sigma, C, rate, drift)
 
 
 def marginal(Sigma, C, pair=(6, 7)):

@@ -10,20 +10,32 @@ from .. import mnist, style
 from .common import plot_exp_sigma  # noqa: F401 (Fig. 4A of this chapter)
 
 
-def plot_elements_density(ax, comparison, *, colors=None, label="", alpha=0.05, size=2.0, lim=None):
+def plot_elements_density(ax, comparison, *, colors=None, label="", alpha=0.05, size=2.0, lim=None,
+                          resolved=None):
     """Fig. 3B: |simulation| against |theory| for the distinct matrix elements of one
     :class:`noneq.measure.Comparison`, log-log, one point per element (small alpha: up to 120k points), split
     by the sign of the theory value (``colors`` = (positive, negative)), and the line
     simulation = theory. ``lim``: axis limits (both axes); default: the data's range.
-    Returns ax."""
+    ``resolved``: None, or a number k: then only the elements with |theory| > k s.e. are coloured
+    (opaque) and the others drawn in light grey, labelled with their count. Returns ax."""
     colors = colors or (style.COLORS["blue"], style.BOLTZMANN)
     if len(colors) != 2:
         raise ValueError(f"colors must be two colours (theory > 0, theory < 0), got {colors!r}.")
     t, s = np.abs(comparison.theory), np.abs(comparison.sim)
+    if resolved is None:
+        res = np.ones(len(t), dtype=bool)
+    else:
+        if isinstance(resolved, bool) or not isinstance(resolved, (int, float, np.number)) or not resolved > 0:
+            raise ValueError(f"resolved must be None or a positive number of standard errors, got {resolved!r}.")
+        res = t > resolved * np.asarray(comparison.se)
+        ax.scatter(t[~res], s[~res], s=size, color="0.75", alpha=alpha, lw=0, rasterized=True)
+        ax.scatter([], [], s=12, color="0.75", label=f"unresolved, |theory| < {resolved:g} s.e. ({(~res).sum():,})")
     for sign, color, word in ((-1, colors[1], "< 0"), (1, colors[0], "> 0")):
-        sel = np.sign(comparison.theory) == sign
-        ax.scatter(t[sel], s[sel], s=size, color=color, alpha=alpha, lw=0, rasterized=True)
-        ax.scatter([], [], s=12, color=color, label=f"{label} theory {word} ({sel.sum():,})")
+        sel = (np.sign(comparison.theory) == sign) & res
+        ax.scatter(t[sel], s[sel], s=size, color=color, alpha=alpha if resolved is None else min(1.0, 4 * alpha),
+                   lw=0, rasterized=True)
+        what = "theory" if resolved is None else "resolved, theory"
+        ax.scatter([], [], s=12, color=color, label=f"{label} {what} {word} ({sel.sum():,})")
     good = s > 0
     lim = lim if lim is not None else (min(t.min(), s[good].min()) / 3, max(t.max(), s.max()) * 3)
     ax.plot(lim, lim, color=style.THEORY, lw=1, label="simulation = theory")

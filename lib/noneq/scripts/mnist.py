@@ -3,7 +3,7 @@ paper's Fig. 3B, Fig. 4A right and Fig. 4C top).
 
 Usage::
 
-    python -m noneq.scripts.mnist [--small] [--out data/mnist]
+    python -m noneq.scripts.mnist [--small] [--out data/mnist] [--chains C] [--steps S]
                                             [--wr-segments K] [--wr-segment-steps S] ...
 
 Problem: :func:`noneq.problems.mnist_linear` (N = 490, M = 60,000), eta = 1e-4, m = 100
@@ -35,6 +35,17 @@ of the area rate with their standard errors from the spread of the segments, flo
 :func:`pack`, and the entropy statistics for WR) and ``PROVENANCE.json`` (command,
 seed, parameters, sizes, versions, wall times, devices, date, sha256 of the npz; ``noneq.store``).
 ``--small`` runs a seconds-long version on the first 6,000 images (for tests).
+
+Longer runs on an accelerator. ``--chains C`` runs C independent chains per scheme as one
+ensemble (:func:`noneq.sim.stationary_ensemble`: vectorized over the chains, the chains sharded
+over the devices when C is a multiple of their number; on a CPU the script exposes every core as
+a device), each with its own start drawn from the theory and the same burn-in and segments;
+the stored errors then come from the spread over the C x K (chain, segment) pieces.
+``--steps S`` sets the kept SGD steps of each chain (split evenly over the segments, rounded down
+to whole epochs for WOR), overriding ``--{wr,wor}-segment-steps``. A run with 100 times the
+statistics of the shipped one is ``--chains 100`` (or ``--chains 128`` on 8 devices), about
+100 x 21 CPU minutes of work. Progress: one line per segment with its wall time, the elapsed
+time and the estimated time left. Stored results of an ensemble load like the shipped ones.
 """
 from __future__ import annotations
 
@@ -67,11 +78,27 @@ def main(argv=None) -> int:
         parser.add_argument("--wor-method", default="b21", choices=("full", "b21", "eq18"),
                             help="D-hat of the WOR theory used for the start (Eq. B18, B21 or 18; the "
                                  "stored runs used b21)")
+        parser.add_argument("--chains", type=int, default=1,
+                            help="independent chains per scheme, run as one ensemble sharded over the devices")
+        parser.add_argument("--steps", type=int, default=None,
+                            help="kept SGD steps per chain and scheme (split over the segments)")
 
     args, schemes, sizes = _common.stationary_cli(
         argv, doc=__doc__, out="data/mnist", small_help="a seconds-long test version (6,000 images)",
         sample_opt="segment-steps", sample_help="SGD steps per segment", burn_help="burn-in SGD steps",
         sizes=SIZES, extra=wor_method)
+
+    if args.chains < 1:
+        raise SystemExit(f"--chains must be a positive integer, got {args.chains}")
+    if args.steps is not None and args.steps < 1:
+        raise SystemExit(f"--steps must be a positive integer, got {args.steps}")
+    from noneq import sim
+
+    if args.chains > 1:
+        try:  # the chains are sharded over the devices: expose every CPU core as one
+            sim.use_cpu_cores()
+        except RuntimeError:  # JAX already running in this process (the tests call main): keep its devices
+            pass
 
     import jax
     import numpy as np
@@ -108,10 +135,20 @@ def main(argv=None) -> int:
             entropy = None
             arrays["wor_centre"] = np.asarray(th.theta0)
         K, S, B = sizes[s].values()
-        say(f"{s}: theory in {time.time() - t0:.0f} s; {K} segments x {S} steps after {B} burn-in steps")
+        if args.steps is not None:
+            epoch = problem.M // m if s == "wor" else 1
+            S = max(1, args.steps // K // epoch) * epoch
+            sizes[s]["segment_steps"] = S
+        C = args.chains
+        say(f"{s}: theory in {time.time() - t0:.0f} s; {K} segments x {S:,} steps after {B:,} burn-in steps"
+            + (f", {C} chains on {len(jax.devices())} device(s)" if C > 1 else ""))
         keys = jax.random.split(jax.random.fold_in(key, idx), K + 2)  # 0: start, 1: burn-in, k + 2: segment k
-        run = measure.run_segments(problem, th, K, S, keys[1:], start=mnist.sample_state(th, keys[0]),
-                                   burn_in_steps=B, entropy=entropy, progress=say)
+        if C == 1:
+            start = mnist.sample_state(th, keys[0])
+        else:
+            start = np.stack([mnist.sample_state(th, jax.random.fold_in(keys[0], c)) for c in range(C)])
+        run = measure.run_segments(problem, th, K, S, keys[1:], start=start, burn_in_steps=B, entropy=entropy,
+                                   progress=say, chains=None if C == 1 else C)
         walls[s] = round(time.time() - t0, 1)
         arrays.update(pack(measure.pool(run), s))
         arrays[f"{s}_segment_wall_s"] = run["wall_s"]
@@ -127,6 +164,7 @@ def main(argv=None) -> int:
             "problem": f"problems.mnist_linear(n_train={n_train}) (M = {problem.M}, N = {problem.N}, lambda = 1e-2)",
             "eta": eta, "m": m, "n": problem.M // m,
             "wor_method": args.wor_method,
+            "chains": args.chains,
             "entropy_min_count": ENTROPY_MIN_COUNT,
             **extra,
             "start": "a draw from the theory's Gaussian N(centre, Sigma) (mnist.sample_state), then the burn-in",

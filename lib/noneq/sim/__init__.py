@@ -55,7 +55,7 @@ from .algorithms import (ALGORITHMS, Algorithm, Spec, earthquake, sample_step, s
                          wor, wr)
 from .driver import DivergenceError, Ensemble, Trajectory, ensemble_loss, trajectory, use_cpu_cores
 from .samplers import wor_epoch, wr_batches
-from .stats import MeasuredEntropy, Stationary, stationary, trajectory_stats
+from .stats import MeasuredEntropy, Stationary, stationary, stationary_ensemble, trajectory_stats
 from .steps import (earthquake_step, sgd_epoch, sgd_step, sgld_step, sgworld_step, sgworld_uncorrected_step,
                     wor_step, wr_step)
 
@@ -88,6 +88,7 @@ __all__ = [
     "trajectory",
     "ensemble_loss",
     "stationary",
+    "stationary_ensemble",
     "trajectory_stats",
     "Trajectory",
     "Ensemble",

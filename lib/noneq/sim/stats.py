@@ -13,7 +13,7 @@ import numpy as np
 from ..validate import array as _array, integer as _check_int, prng_key as _check_key
 from . import driver
 
-__all__ = ["MeasuredEntropy", "Stationary", "stationary", "trajectory_stats"]
+__all__ = ["MeasuredEntropy", "Stationary", "stationary", "stationary_ensemble", "trajectory_stats"]
 
 
 class MeasuredEntropy(NamedTuple):
@@ -112,6 +112,16 @@ def _stats_chunk(problem, algo, theta, key, s0, n_total, bound, burn_in, theta_r
                                         masked=masked)
     stats = _stats_kernel(theta, thetas, s0, burn_in, n_total, theta_ref, W, edges, windows)
     return theta_end, stats, ok
+
+
+@partial(jax.jit, static_argnames=("S", "windows", "masked"))
+def _ensemble_stats_chunk(problem, algo, thetas, keys, s0, n_total, bound, burn_in, theta_ref, W, edges, *, S,
+                          windows, masked=True):
+    """:func:`_stats_chunk` for (chains, N) thetas and (chains,) keys, vectorized over the chains."""
+    def one(theta, key):
+        return _stats_chunk(problem, algo, theta, key, s0, n_total, bound, burn_in, theta_ref, W, edges, S=S,
+                            windows=windows, masked=masked)
+    return jax.vmap(one)(thetas, keys)
 
 
 class _Accumulator:
@@ -326,6 +336,61 @@ def stationary(problem, algo, theta0, n_steps, key, *, theta_ref=None, burn_in=0
         acc.add(st, full=(s0 >= burn and valid == S))
         theta = theta_next
     return acc.result(algo.epoch_steps, burn * algo.epoch_steps, theta_ref, theta, S)
+
+
+def stationary_ensemble(problem, algo, thetas, n_steps, keys, *, theta_ref, burn_in=0, theory=None,
+                        windows=(1, 2, 3), sigma_edges=None, sigma_bins=100, bound=driver.BOUND,
+                        chunk_steps=None) -> list:
+    """:func:`stationary` for an ensemble of independent chains run together: one compiled call
+    per chunk, ``jax.vmap`` over the chains, the chains axis sharded over the devices when there
+    are several and the number of chains divides evenly (``driver.shard_runs``; a GPU, or the CPU
+    cores exposed by :func:`noneq.sim.use_cpu_cores`).
+
+    ``thetas`` (chains, N) the starts, ``keys`` (chains,) PRNG keys: chain c is the run
+    ``stationary(problem, algo, thetas[c], n_steps, keys[c], ...)`` (same statistics to
+    rounding); ``theta_ref`` (N,) is common. Returns a list of :class:`Stationary`, one per chain,
+    whose batch-means errors use one batch per chunk (an ensemble gets its errors from the spread
+    over chains instead). Memory: the chunk length is budgeted for all chains together.
+    """
+    algo = driver.check_algorithm(problem, algo)
+    keys = _check_key(keys, "keys", batch=0)
+    C = keys.shape[0]
+    if C < 1:
+        raise ValueError("keys must hold at least one key (one chain).")
+    thetas = np.asarray(thetas, dtype=np.float64)
+    if thetas.shape != (C, problem.N) or not np.all(np.isfinite(thetas)):
+        raise ValueError(f"thetas must be finite with shape (chains, N) = ({C}, {problem.N}), got {thetas.shape}.")
+    theta_ref = problem.check_theta(theta_ref, "theta_ref")
+    bound = driver.check_bound(bound)
+    windows = _check_windows(windows)
+    n, _ = driver.record_plan(algo, n_steps, None)
+    burn = driver.check_steps(algo, "burn_in", burn_in, 0)
+    L = math.lcm(*windows)
+    burn = -(-burn // L) * L
+    if burn >= n - 1:
+        raise ValueError(f"burn_in must leave at least 2 samples: n_steps = {n_steps}, burn_in = {burn_in}.")
+    W, edges = _theory(theory, problem.N, windows, sigma_edges, sigma_bins)
+    S = driver.records_per_chunk(problem, algo, n, 1, C, chunk_steps, multiple=L)
+    accs = [_Accumulator(problem.N, windows, None if edges is None else [np.asarray(e) for e in edges], 1)
+            for _ in range(C)]
+    th, ks = driver.shard_runs(jnp.asarray(thetas), keys)
+    for c in range(-(-n // S)):
+        s0 = c * S
+        th, st, ok = _ensemble_stats_chunk(problem, algo, th, ks, s0, n, bound, burn, theta_ref, W, edges,
+                                           S=S, windows=windows, masked=s0 + S > n)
+        valid = min(S, n - s0)
+        ok = np.asarray(ok)
+        for chain in range(C):
+            bad = driver.first_bad(ok[chain], valid)
+            if bad >= 0:
+                ne = algo.epoch_steps
+                driver.raise_divergence(algo, (s0 + bad) * ne + 1, (s0 + bad + 1) * ne, chain)
+        st = jax.tree_util.tree_map(np.asarray, st)
+        for chain, acc in enumerate(accs):
+            acc.add(jax.tree_util.tree_map(lambda a: a[chain], st), full=(s0 >= burn and valid == S))
+    th = np.asarray(th)
+    return [acc.result(algo.epoch_steps, burn * algo.epoch_steps, theta_ref, th[chain], S)
+            for chain, acc in enumerate(accs)]
 
 
 def trajectory_stats(thetas, theta_ref, *, theory=None, windows=(1, 2, 3), sigma_edges=None,
