@@ -151,6 +151,8 @@ def build_rows():
           dict(trajectory=TRAJ, theta0=np.zeros(2), C=C2, Sigma=S2, D=D2), trajectory=arrays(TRAJ)[:4],
           theta0=arrays(np.zeros(2)), C=arrays(C2, "anti"), Sigma=arrays(S2, "pd"), D=arrays(D2, "pd"),
           rule="choice"),
+        R("ness.wor_epoch_drift", ness.wor_epoch_drift, dict(H=H2, eta=1e-3, n=5), H=arrays(H2, "sym"), eta="pos",
+          n="count", exact=SCALARS["flag"]),
         R("ness.mean_entropy_rate", ness.mean_entropy_rate, dict(C=C2, D=D2, Sigma=S2), C=arrays(C2, "anti"),
           D=arrays(D2, "pd"), Sigma=arrays(S2, "pd")),
         R("ness.kl_gaussian_bits", ness.kl_gaussian_bits, dict(Sigma_p=S2, Sigma_q=D2), Sigma_p=arrays(S2, "pd"),
@@ -312,7 +314,7 @@ def summary():
 
 
 #: rows in the table (one test each); the table must have exactly this many
-N_ROWS = 80
+N_ROWS = 81
 
 
 def test_row_count():

@@ -221,6 +221,7 @@ def wor_epoch_drift(H, eta, n, *, exact=False):
     H = _matrix("H", H, symmetric=True)
     eta = _eta(eta)
     n = integer("n (SGD steps per epoch)", n, 1)
+    exact = _flag("exact", exact)
     H = 0.5 * (H + H.T)
     if not exact:
         return n * H - eta * n * (n - 1) / 2.0 * (H @ H)
