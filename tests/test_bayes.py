@@ -80,9 +80,17 @@ def test_kl_bits_matches_ness_and_is_accurate_when_tiny(problem, post):
         float(ness.kl_gaussian_bits(s.Sigma, post.Sigma, s.mean, post.theta0)), rel=1e-8)
     # SGWORLD at 1e-8: KL ~ 2e-17 bits, beyond the reach of the determinant formula; the excess
     # formula keeps the eta^6 law exact
-    k1 = bayes.kl_bits(bayes.fp_theory(problem, "sgworld", 1e-8, M_BATCH, post=post), post)
+    s1 = bayes.fp_theory(problem, "sgworld", 1e-8, M_BATCH, post=post)
+    k1 = bayes.kl_bits(s1, post)
     k2 = bayes.kl_bits(bayes.fp_theory(problem, "sgworld", 2e-8, M_BATCH, post=post), post)
     assert 0 < k1 < 1e-15 and k2 / k1 == pytest.approx(64, rel=1e-3)
+    # ... where the determinant/trace form returns rounding noise (the chapter's warning)
+    naive = float(ness.kl_gaussian_bits(s1.Sigma, post.Sigma, s1.mean, post.theta0))
+    assert abs(naive / k1 - 1) > 0.5
+    # the exactly known case Sigma_p = (1 + eps) Sigma_po: N [eps - ln(1 + eps)] / (2 ln 2)
+    eps = 1e-9
+    tiny = s1._replace(excess=eps * post.Sigma, Sigma=(1 + eps) * post.Sigma, mean=post.theta0)
+    assert bayes.kl_bits(tiny, post) == pytest.approx(3 * eps ** 2 / (4 * np.log(2)), rel=1e-6)
 
 
 def test_fp_slopes_are_the_papers(problem, post):

@@ -258,6 +258,25 @@ def test_compare_statistics_and_floor(noisy_comparison):
         measure.compare(C, C, np.ones_like(C), antisymmetric=True, floor=1e300)
 
 
+def test_common_mode_right_and_wrong_input():
+    rng = np.random.default_rng(21)
+    pattern = rng.normal(size=21)
+    se = np.full(21, 1.0)
+    one = -2.2 * pattern / np.abs(pattern).mean() + 0.1 * rng.normal(size=21)  # one fluctuation
+    cm = measure.common_mode(one, se, pattern)
+    assert cm.explained > 0.95 and np.abs(cm.residual_z).max() < 0.5
+    assert cm.amplitude == pytest.approx(-2.2 / np.abs(pattern).mean(), rel=0.05)
+    scattered = 2.0 * rng.choice([-1.0, 1.0], size=21)   # 21 independent 2-sigma deviations
+    cm = measure.common_mode(scattered, se, pattern)
+    assert cm.explained < 0.5 and np.abs(cm.residual_z).max() > 1.5
+    with pytest.raises(ValueError, match="pattern"):
+        measure.common_mode(one, se, np.zeros(21))
+    with pytest.raises(ValueError, match="se"):
+        measure.common_mode(one, -se, pattern)
+    with pytest.raises(ValueError, match="length"):
+        measure.common_mode(one, se, pattern[:5])
+
+
 # ------------------------------------------------------------------------------ fluctuation theorems
 def _gauss_counts(mu, var, edges, n=1e8):
     cdf = stats.norm.cdf(edges, mu, np.sqrt(var))

@@ -230,6 +230,42 @@ def test_drift_chi2_on_synthetic_data():
     assert minibatch.drift_chi2(X, np.zeros(3))[0] > 30   # the offset 0.1 is 7 standard errors
 
 
+def test_compare_drift_right_and_wrong_prediction():
+    rng = np.random.default_rng(16)
+    pred = np.array([1.0, -0.5, 1e-4])
+    X = rng.normal(size=(20000, 3)) * 0.1 + pred * 1.02   # 2% beyond the prediction
+    O = np.eye(3)
+    right = minibatch.compare_drift(X, pred, O, 0.05)
+    assert right.ok and right.resolved.tolist() == [True, True, False]   # 1e-4 is below 20 s.e.
+    assert np.allclose(right.ratio[:2], 1.02, atol=0.01)
+    assert not minibatch.compare_drift(X, pred, O, 0.005).ok    # 2% is beyond a 0.5% tolerance
+    assert not minibatch.compare_drift(X, 1.2 * pred, O, 0.05).ok   # a wrong prediction fails
+    assert not minibatch.compare_drift(X, np.zeros(3), O, 0.05).ok   # nothing resolved: not ok
+    with pytest.raises(ValueError, match="directions"):
+        minibatch.compare_drift(X, pred, np.eye(2), 0.05)
+    with pytest.raises(ValueError, match="rel_tol"):
+        minibatch.compare_drift(X, pred, O, -1.0)
+
+
+def test_epoch_drift_beyond_first_order(regression):
+    p, theta0 = regression
+    n = p.M // M_BATCH
+    key = jax.random.key(3)
+    # one full batch per epoch: D(eta) = -eta grad(L + R) exactly, nothing beyond first order
+    R1 = minibatch.epoch_drift_beyond_first_order(p, ETA, p.M, theta0 + 0.01, 5, key)
+    assert np.abs(R1).max() < 1e-13
+    # away from theta_0 the first-order step (1e-4 here) is removed, the rest is O(eta^3)
+    theta = theta0 + 1e-3
+    first = ETA * n * np.linalg.norm(np.asarray(p.grad(theta)))
+    R = minibatch.epoch_drift_beyond_first_order(p, ETA, M_BATCH, theta, 200, key)
+    assert np.linalg.norm(R.mean(axis=0)) < 0.02 * first
+    # at theta_0 its mean scales like eta^3 (the same epochs at 2 eta: 8 times larger)
+    Ra = minibatch.epoch_drift_beyond_first_order(p, ETA, M_BATCH, theta0, 4000, key)
+    Rb = minibatch.epoch_drift_beyond_first_order(p, 2 * ETA, M_BATCH, theta0, 4000, key)
+    u = Ra.mean(axis=0) / np.linalg.norm(Ra.mean(axis=0))
+    assert 6.5 < (Rb.mean(axis=0) @ u) / (Ra.mean(axis=0) @ u) < 9.5
+
+
 def test_diffusion_wor_paper_differs_by_errata_only(regression):
     p, theta0 = regression
     full = np.asarray(noise.diffusion_wor(p, theta0, ETA, M_BATCH, "full"))

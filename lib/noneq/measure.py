@@ -47,6 +47,8 @@ __all__ = [
     "pool",
     "Comparison",
     "compare",
+    "CommonMode",
+    "common_mode",
     "exp_sigma_density",
     "dft_points",
     "fluctuation_ratio",
@@ -487,6 +489,36 @@ def compare(theory, simulated, se, antisymmetric=False, floor=0.0):
     r2 = 1.0 - np.sum((ls[ok] - lt[ok]) ** 2) / np.sum((lt[ok] - lt[ok].mean()) ** 2)
     return Comparison(np.stack([a + 1, b + 1], axis=1), t, s, e, float(np.median(np.abs(s - t) / np.abs(t))),
                       float(r2), float(np.mean(np.abs(s - t) < 2 * e)), float(np.mean(np.sign(s) == np.sign(t))))
+
+
+class CommonMode(NamedTuple):
+    """Deviations explained by one pattern: ``amplitude`` (least squares), ``explained`` the
+    fraction of sum(deviation^2) it accounts for (1 = a pure common mode), ``residual_z`` (E,)
+    what is left, in standard errors."""
+    amplitude: float
+    explained: float
+    residual_z: np.ndarray
+
+
+def common_mode(deviation, se, pattern):
+    """How much of the simulation-minus-theory ``deviation`` (E,) of several elements is one
+    fluctuation with a known ``pattern`` (E,)? E.g. the elements of C in the parameter basis all
+    move together when the area in one plane of eigendirections fluctuates (the pattern is that
+    plane's u_a u_b^T - u_b u_a^T). Many z-scores of about the same size then count as one
+    deviation, not E. ``se`` (E,) are the elements' standard errors. Returns :class:`CommonMode`.
+    """
+    d, e, p = (np.asarray(x, dtype=float) for x in (deviation, se, pattern))
+    if d.ndim != 1 or e.shape != d.shape or p.shape != d.shape or d.size < 2:
+        raise ValueError(f"deviation, se and pattern must be 1-d arrays of one length >= 2, got "
+                         f"{d.shape}, {e.shape}, {p.shape}.")
+    if not np.all(e > 0):
+        raise ValueError("se must be positive.")
+    if not np.any(p != 0):
+        raise ValueError("pattern must not be all zero.")
+    a = float(d @ p / (p @ p))
+    r = d - a * p
+    explained = 1.0 - float(r @ r) / float(d @ d) if np.any(d != 0) else 1.0
+    return CommonMode(a, explained, r / e)
 
 
 # ---------------------------------------------------------------------------------------------
