@@ -229,7 +229,7 @@ def test_wor_sigma_needs_n_h_and_the_drift_is_the_lhat_hessian():
     cancellation, ness.wor_epoch_drift), and not that with the exact Hessian of L-hat (about
     11 % too small, an O(eta n h) error); and the drift of C, n H_0 - eta n(n-1)/2 H_0^2, is the
     Hessian of L-hat up to its O(1/M) and third-derivative terms (a few % of the correction)."""
-    from noneq import landscape, noise, problems
+    from noneq import landscape, problems
 
     p = problems.regression()
     eta, m = 5e-7, 10

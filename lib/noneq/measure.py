@@ -249,17 +249,7 @@ def run_segments(problem, theory, n_segments, segment_steps, key, *, burn_in_ste
         t0 = time.time()
         st = sim.stationary(problem, algo, theta, n_seg, keys[k + 1], theta_ref=centre, theory=entropy,
                             windows=windows, sigma_edges=sigma_edges)
-        out["n"].append(st.n_samples)
-        out["mean"].append(st.mean - centre)
-        out["cov"].append(st.cov)
-        out["area"].append(st.area_rate)
-        if st.entropy is not None:
-            if s_edges is None:
-                s_edges = [np.asarray(e.edges) for e in st.entropy]
-            out["ito_n"].append([e.n for e in st.entropy])
-            out["ito_mean"].append([e.mean for e in st.entropy])
-            out["ito_mean_exp"].append([e.mean_exp for e in st.entropy])
-            out["ito_counts"].append([np.concatenate([[e.underflow], e.counts, [e.overflow]]) for e in st.entropy])
+        s_edges = _record(out, st, centre, s_edges)
         if pair is None:
             theta = st.theta_final
         else:
@@ -287,6 +277,24 @@ def run_segments(problem, theory, n_segments, segment_steps, key, *, burn_in_ste
     res.update(windows=np.asarray(windows), centre=centre, start=start, theta_final=np.asarray(theta),
                sample_steps=np.asarray(ne), burn_in_steps=np.asarray(burn), segment_steps=np.asarray(n_seg))
     return res
+
+
+def _record(out, st, centre, s_edges):
+    """Append one segment's statistics (a :class:`noneq.sim.Stationary`) to the lists of ``out``:
+    samples, mean relative to ``centre``, covariance, area rate and, when measured, the Ito
+    entropy counts per window. Returns the entropy bin edges (those of the first segment)."""
+    out["n"].append(st.n_samples)
+    out["mean"].append(st.mean - centre)
+    out["cov"].append(st.cov)
+    out["area"].append(st.area_rate)
+    if st.entropy is not None:
+        if s_edges is None:
+            s_edges = [np.asarray(e.edges) for e in st.entropy]
+        out["ito_n"].append([e.n for e in st.entropy])
+        out["ito_mean"].append([e.mean for e in st.entropy])
+        out["ito_mean_exp"].append([e.mean_exp for e in st.entropy])
+        out["ito_counts"].append([np.concatenate([[e.underflow], e.counts, [e.overflow]]) for e in st.entropy])
+    return s_edges
 
 
 def segment_progress(scheme, k, K, segment_steps, walls, elapsed, chains=1):
@@ -327,18 +335,8 @@ def _run_chains(problem, theory, algo, K, n_seg, burn, keys, C, start, entropy, 
                                       theory=entropy, windows=windows, sigma_edges=sigma_edges)
         walls.append(time.time() - t0)
         for st in sts:
-            out["n"].append(st.n_samples)
-            out["mean"].append(st.mean - centre)
-            out["cov"].append(st.cov)
-            out["area"].append(st.area_rate)
             out["wall_s"].append(walls[-1])
-            if st.entropy is not None:
-                if s_edges is None:
-                    s_edges = [np.asarray(e.edges) for e in st.entropy]
-                out["ito_n"].append([e.n for e in st.entropy])
-                out["ito_mean"].append([e.mean for e in st.entropy])
-                out["ito_mean_exp"].append([e.mean_exp for e in st.entropy])
-                out["ito_counts"].append([np.concatenate([[e.underflow], e.counts, [e.overflow]]) for e in st.entropy])
+            s_edges = _record(out, st, centre, s_edges)
         thetas = np.stack([st.theta_final for st in sts])
         say(segment_progress(theory.scheme, k, K, n_seg, walls, time.time() - t_start, C))
     res = {k: np.asarray(v) for k, v in out.items() if len(v)}

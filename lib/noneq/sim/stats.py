@@ -273,6 +273,20 @@ def _theory(theory, N, windows, sigma_edges, sigma_bins):
     return jnp.asarray(W), tuple(jnp.asarray(e) for e in edges)
 
 
+def _plan(problem, algo, n_steps, burn_in, windows, theory, sigma_edges, sigma_bins):
+    """The checked windows, the samples n, the burn-in rounded up to a multiple L of the windows
+    (at least 2 samples must remain), and the entropy theory W with its bin edges."""
+    windows = _check_windows(windows)
+    n, _ = driver.record_plan(algo, n_steps, None)
+    burn = driver.check_steps(algo, "burn_in", burn_in, 0)
+    L = math.lcm(*windows)
+    burn = -(-burn // L) * L
+    if burn >= n - 1:
+        raise ValueError(f"burn_in must leave at least 2 samples: n_steps = {n_steps}, burn_in = {burn_in}.")
+    W, edges = _theory(theory, problem.N, windows, sigma_edges, sigma_bins)
+    return windows, n, burn, L, W, edges
+
+
 def stationary(problem, algo, theta0, n_steps, key, *, theta_ref=None, burn_in=0, theory=None,
                windows=(1, 2, 3), sigma_edges=None, sigma_bins=100, bound=driver.BOUND,
                chunk_steps=None, batches=32) -> Stationary:
@@ -309,14 +323,8 @@ def stationary(problem, algo, theta0, n_steps, key, *, theta_ref=None, burn_in=0
     key = _check_key(key)
     bound = driver.check_bound(bound)
     driver.check_start(theta, bound)
-    windows = _check_windows(windows)
-    n, _ = driver.record_plan(algo, n_steps, None)
-    burn = driver.check_steps(algo, "burn_in", burn_in, 0)
-    L = math.lcm(*windows)
-    burn = -(-burn // L) * L
-    if burn >= n - 1:
-        raise ValueError(f"burn_in must leave at least 2 samples: n_steps = {n_steps}, burn_in = {burn_in}.")
-    W, edges = _theory(theory, problem.N, windows, sigma_edges, sigma_bins)
+    windows, n, burn, L, W, edges = _plan(problem, algo, n_steps, burn_in, windows, theory, sigma_edges,
+                                          sigma_bins)
     S = driver.records_per_chunk(problem, algo, n, 1, 1, chunk_steps, multiple=L)
     n_full = max(0, n // S - -(-burn // S))  # chunks c with c S >= burn and (c + 1) S <= n
     if batches is None:
@@ -362,14 +370,8 @@ def stationary_ensemble(problem, algo, thetas, n_steps, keys, *, theta_ref, burn
         raise ValueError(f"thetas must be finite with shape (chains, N) = ({C}, {problem.N}), got {thetas.shape}.")
     theta_ref = problem.check_theta(theta_ref, "theta_ref")
     bound = driver.check_bound(bound)
-    windows = _check_windows(windows)
-    n, _ = driver.record_plan(algo, n_steps, None)
-    burn = driver.check_steps(algo, "burn_in", burn_in, 0)
-    L = math.lcm(*windows)
-    burn = -(-burn // L) * L
-    if burn >= n - 1:
-        raise ValueError(f"burn_in must leave at least 2 samples: n_steps = {n_steps}, burn_in = {burn_in}.")
-    W, edges = _theory(theory, problem.N, windows, sigma_edges, sigma_bins)
+    windows, n, burn, L, W, edges = _plan(problem, algo, n_steps, burn_in, windows, theory, sigma_edges,
+                                          sigma_bins)
     S = driver.records_per_chunk(problem, algo, n, 1, C, chunk_steps, multiple=L)
     accs = [_Accumulator(problem.N, windows, None if edges is None else [np.asarray(e) for e in edges], 1)
             for _ in range(C)]
