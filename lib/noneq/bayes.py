@@ -36,6 +36,9 @@ from . import ness, noise, sim, stationary, validate
 
 __all__ = [
     "ALGORITHMS",
+    "FAMILY",
+    "SAMPLERS",
+    "NOISE",
     "LABELS",
     "check_algorithm",
     "NoStationaryState",
@@ -47,6 +50,8 @@ __all__ = [
     "fp_theory",
     "discrete_theory",
     "kl_bits",
+    "kl_parts",
+    "family_kl",
     "kl_curve",
     "stability_limit",
     "make_algo",
@@ -55,19 +60,32 @@ __all__ = [
     "whitened",
 ]
 
+#: the paper's samplers (Fig. 5, Fig. 6), which its Fokker-Planck theory (App. D) describes
 ALGORITHMS = ("sgld", "sgworld", "sgworld_nc")
-LABELS = {"sgld": "SGLD", "sgworld": "SGWORLD", "sgworld_nc": "SGWORLD without correction"}
+#: the Langevin sampler family beyond the paper (:func:`noneq.sim.langevin`): SGLD with the
+#: Leimkuhler-Matthews noise, WOR batches with noise after every step, WOR batches with LM noise
+FAMILY = ("sgld_lm", "sgld_wor", "sgld_wor_lm")
+#: every sampler :func:`discrete_theory` and :func:`simulated_kl` know
+SAMPLERS = ALGORITHMS + FAMILY
+LABELS = {"sgld": "SGLD", "sgworld": "SGWORLD", "sgworld_nc": "SGWORLD without correction",
+          "sgld_lm": "SGLD, LM noise", "sgld_wor": "WOR, noise every step",
+          "sgld_wor_lm": "WOR, LM noise"}
+#: how each algorithm adds its noise: once per epoch (Fig. 5), after every step, or the
+#: Leimkuhler-Matthews average of consecutive draws (:func:`noneq.sim.langevin`)
+NOISE = {"sgld": "step", "sgworld": "epoch", "sgworld_nc": "epoch", "sgld_lm": "lm", "sgld_wor": "step",
+         "sgld_wor_lm": "lm"}
 
 
 def check_algorithm(algorithm):
-    """``algorithm`` if it is one of ``ALGORITHMS`` (``"sgld"``, ``"sgworld"``, ``"sgworld_nc"``); else a ValueError."""
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")
+    """``algorithm`` if it is one of ``SAMPLERS`` (``"sgld"``, ``"sgworld"``, ``"sgworld_nc"``,
+    ``"sgld_lm"``, ``"sgld_wor"``, ``"sgld_wor_lm"``); else a ValueError."""
+    if algorithm not in SAMPLERS:
+        raise ValueError(f"algorithm must be one of {SAMPLERS}, got {algorithm!r}.")
     return algorithm
 
 
 def _wor(algorithm):
-    return algorithm != "sgld"
+    return algorithm not in ("sgld", "sgld_lm")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,6 +217,10 @@ def fp_theory(problem, algorithm, eta, m, *, wor_method="full", post=None) -> St
     minimum (uncorrected SGWORLD at eta >~ 4e-6 for the paper's example).
     """
     eta, m, n, post = _check(problem, algorithm, eta, m, post)
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"fp_theory covers the samplers of Fig. 5, {ALGORITHMS}, got {algorithm!r}: the "
+                         "Fokker-Planck limit sees only the noise per unit time, the same for every noise "
+                         "scheme; use discrete_theory.")
     N = problem.N
     D1, HD1 = _unit(problem, post.theta0, m, algorithm, wor_method)
     if algorithm == "sgld":
@@ -239,20 +261,30 @@ def _quadratic_parts(problem, theta0):
     return G, U, jax.grad(problem.regularizer)(theta0), jax.hessian(problem.regularizer)(theta0)
 
 
-@jax.jit
-def _chain_maps(HB, gB, eta):
-    """The affine maps d -> A d + b of K random time units, each a sequence of SGD steps
-    d -> (I - eta H_B) d - eta g_B with the minibatch Hessians ``HB`` (K, T, N, N) and gradients
-    ``gB`` (K, T, N) at theta_0: A (K, N, N), b (K, N)."""
+@partial(jax.jit, static_argnames=("noise_scheme",))
+def _chain_maps(HB, gB, eta, noise_scheme="epoch"):
+    """The affine maps d -> A d + b + xi of K random time units, each a sequence of SGD steps
+    d -> a d - eta g_B, a = I - eta H_B, with the minibatch Hessians ``HB`` (K, T, N, N) and
+    gradients ``gB`` (K, T, N) at theta_0: A (K, N, N), b (K, N), and S (K, N, N) the covariance
+    of the Gaussian noise xi the steps add, given the minibatches: S <- a S a^T + 2 eta I for
+    noise after every step (``"step"``), S <- a S a^T + (eta/2)(I + a)(I + a)^T for the
+    Leimkuhler-Matthews chain in its Markov form (``"lm"``, :func:`noneq.sim.langevin`), and
+    S = 0 for ``"epoch"`` (SGWORLD adds its noise after the epoch)."""
     K, _, N, _ = HB.shape
+    eye = jnp.eye(N)
 
     def body(carry, x):
-        A, b = carry
+        A, b, S = carry
         H, g = x
-        step = jnp.eye(N) - eta * H
-        return (step @ A, jnp.einsum("kab,kb->ka", step, b) - eta * g), None
+        step = eye - eta * H
+        S = jnp.einsum("kab,kbc,kdc->kad", step, S, step)
+        if noise_scheme == "step":
+            S = S + 2 * eta * eye
+        elif noise_scheme == "lm":
+            S = S + 0.5 * eta * jnp.einsum("kab,kcb->kac", eye + step, eye + step)
+        return (step @ A, jnp.einsum("kab,kb->ka", step, b) - eta * g, S), None
 
-    init = (jnp.broadcast_to(jnp.eye(N), (K, N, N)), jnp.zeros((K, N)))
+    init = (jnp.broadcast_to(eye, (K, N, N)), jnp.zeros((K, N)), jnp.zeros((K, N, N)))
     return jax.lax.scan(body, init, (jnp.swapaxes(HB, 0, 1), jnp.swapaxes(gB, 0, 1)))[0]
 
 
@@ -272,9 +304,16 @@ def _random_minibatches(problem, theta0, key, m, K, wor):
 
 @lru_cache(maxsize=8)
 def _minibatches_cached(problem, theta0_bytes, key_bytes, m, K, wor):
+    """K random time units; for WOR, ceil(K/2) random epochs and the same epochs with their
+    batches in reverse order (antithetic pairs: a reversed uniform order is a uniform order,
+    and the position sums sum_k (k - 1) H_Bk of a pair add up to (n - 1) n H_0 exactly, which
+    removes the Monte Carlo noise of the leading eta^2 terms of the epoch moments)."""
     theta0 = jnp.asarray(np.frombuffer(theta0_bytes, dtype=np.float64))
     key = jax.random.wrap_key_data(jnp.asarray(np.frombuffer(key_bytes, dtype=np.uint32)))
-    return _random_minibatches(problem, theta0, key, m, K, wor)
+    if not wor:
+        return _random_minibatches(problem, theta0, key, m, K, wor)
+    HB, gB = _random_minibatches(problem, theta0, key, m, (K + 1) // 2, wor)
+    return jnp.concatenate([HB, HB[:, ::-1]]), jnp.concatenate([gB, gB[:, ::-1]])
 
 
 @lru_cache(maxsize=16)
@@ -314,36 +353,47 @@ def discrete_theory(problem, algorithm, eta, m, *, key=None, n_samples=2 ** 12, 
     covariance Sigma solve exactly
 
         mu = Abar mu + bbar,
-        Sigma = Abar Sigma Abar^T + E[F Sigma F^T] + E[e e^T] + 2 eta n I,
+        Sigma = Abar Sigma Abar^T + E[F Sigma F^T] + E[e e^T] + E[S],
 
-    with F = A - Abar, e = F mu + b - bbar and n = 1 for SGLD. The Fokker-Planck equations
+    with F = A - Abar, e = F mu + b - bbar and S the covariance of the noise added in one time
+    unit given its minibatches: 2 eta I for SGLD, 2 eta n I for SGWORLD (one draw per epoch),
+    the sum over the steps of the epoch of the per-step noise carried to the epoch's end for
+    ``"sgld_wor"`` (see ``_chain_maps``). For the Leimkuhler-Matthews kinds (``"sgld_lm"``,
+    ``"sgld_wor_lm"``) the chain is y = theta - sqrt(eta/2) z and Sigma_theta = Sigma_y + (eta/2) I
+    (:func:`noneq.sim.langevin`). The Fokker-Planck equations
     (44), (47) are the small-eta limit: they keep -eta (H Sigma + Sigma H) of
     Abar Sigma Abar^T - Sigma but drop the eta^2 H Sigma H of the finite time step.
 
-    * ``"sgld"``: Abar = I - eta H_0, E[F Sigma F^T] = H_D Sigma and E[e e^T] = 2 D(theta_0)
-      (Eq. 14, D2) in closed form; or (``mc=True``) sampled like SGWORLD, as a check.
-    * ``"sgworld"``, ``"sgworld_nc"``: the moments of one epoch of WOR SGD (Eq. B2) averaged over
-      ``n_samples`` random epochs drawn with ``key`` (the same key for every eta gives smooth
-      curves), plus for ``"sgworld"`` the correction force eta grad(delta L)(theta_{t-n}) of
+    * ``"sgld"``, ``"sgld_lm"``: Abar = I - eta H_0, E[F Sigma F^T] = H_D Sigma and
+      E[e e^T] = 2 D(theta_0) (Eq. 14, D2) in closed form; or (``mc=True``) sampled like
+      SGWORLD, as a check.
+    * ``"sgworld"``, ``"sgworld_nc"``, ``"sgld_wor"``, ``"sgld_wor_lm"``: the moments of one epoch of WOR SGD (Eq. B2) averaged over
+      ``n_samples`` random epochs drawn with ``key`` in antithetic pairs (each epoch also with
+      its batches in reverse order; the same key for every eta gives smooth curves), plus for ``"sgworld"`` the correction force eta grad(delta L)(theta_{t-n}) of
       Fig. 5, which is affine in d for a quadratic loss.
 
     Raises :class:`NoStationaryState` where the chain is mean-square unstable.
     """
     eta, m, n, post = _check(problem, algorithm, eta, m, post)
     N = problem.N
+    scheme = NOISE[algorithm]
     theta0_bytes = np.asarray(post.theta0, dtype=np.float64).tobytes()
-    if algorithm == "sgld" and not mc:
+    if not _wor(algorithm) and not mc:
         D1, HD1 = _unit(problem, post.theta0, m, "sgld", "full")
         Abar, bbar = np.eye(N) - eta * post.H, np.zeros(N)
         FF, Q0 = eta ** 2 * HD1.reshape(N * N, N * N), 2 * eta ** 2 * D1
+        if scheme == "step":
+            Qn = 2 * eta * np.eye(N)
+        else:   # E[(I + a)(I + a)^T] = (I + Abar)(I + Abar)^T + E[F F^T]
+            Qn = 0.5 * eta * ((np.eye(N) + Abar) @ (np.eye(N) + Abar).T + (FF @ np.eye(N).reshape(-1)).reshape(N, N))
     else:
         key = validate.prng_key(jax.random.key(0) if key is None else key)
         if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 2:
             raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}.")
         key_bytes = np.asarray(jax.random.key_data(key)).tobytes()
         HB, gB = _minibatches_cached(problem, theta0_bytes, key_bytes, m, int(n_samples), _wor(algorithm))
-        A, b = (np.asarray(x) for x in _chain_maps(HB, gB, eta))
-        if algorithm == "sgld":  # known exactly: E[A] = I - eta H_0, E[b] = -eta grad L(theta_0) = 0
+        A, b, S = (np.asarray(x) for x in _chain_maps(HB, gB, eta, scheme))
+        if not _wor(algorithm):  # known exactly: E[A] = I - eta H_0, E[b] = -eta grad L(theta_0) = 0
             Abar, bbar = np.eye(N) - eta * post.H, np.zeros(N)
             F, e0 = A - Abar, b
         else:
@@ -355,9 +405,16 @@ def discrete_theory(problem, algorithm, eta, m, *, key=None, n_samples=2 ** 12, 
         FF = np.einsum("kab,kcd->acbd", F, F).reshape(N * N, N * N) / len(F)
         e = F @ np.linalg.solve(np.eye(N) - Abar, bbar) + e0
         Q0 = e.T @ e / len(e)
+        Qn = 2 * eta * n * np.eye(N) if scheme == "epoch" else S.mean(axis=0)
     mu = np.linalg.solve(np.eye(N) - Abar, bbar)
-    Q = Q0 + 2 * eta * (n if _wor(algorithm) else 1) * np.eye(N)
-    X = _solve_moments(Abar, FF, Q, post.Sigma, eta, algorithm)
+    Q = Q0 + Qn
+    Qtheta = Q
+    if scheme == "lm":
+        # the chain state is y = theta - sqrt(eta/2) z: Sigma_theta = Sigma_y + (eta/2) I solves
+        # Sigma_theta = T Sigma_theta + Q + (eta/2)(I - T I), T = Abar x Abar + E[F x F]
+        TI = Abar @ Abar.T + (FF @ np.eye(N).reshape(-1)).reshape(N, N)
+        Qtheta = Q + 0.5 * eta * (np.eye(N) - TI)
+    X = _solve_moments(Abar, FF, Qtheta, post.Sigma, eta, algorithm)
     unit = "epoch" if _wor(algorithm) else "step"
     return StationaryGaussian(algorithm, eta, m, unit, post.theta0 + mu, post.Sigma + X, X,
                               (np.eye(N) - Abar) / eta, 0.5 * Q, FF.reshape(N, N, N, N), "discrete")
@@ -384,6 +441,30 @@ def kl_bits(state: StationaryGaussian, post: Posterior) -> float:
         raise NoStationaryState(f"{state.algorithm} at eta={state.eta:g}: the covariance is not positive definite.")
     dmu = np.asarray(state.mean) - post.theta0
     return float((np.sum(_x_minus_log1p(x)) + dmu @ post.H @ dmu) / (2 * np.log(2)))
+
+
+def kl_parts(state: StationaryGaussian, post: Posterior):
+    """The two parts of :func:`kl_bits`, in bits: (mean, covariance) = (dmu^T H_0 dmu,
+    sum_i [x_i - ln(1 + x_i)]) / (2 ln 2); they add up to ``kl_bits(state, post)``."""
+    total = kl_bits(state, post)
+    dmu = np.asarray(state.mean) - post.theta0
+    mean = float(dmu @ post.H @ dmu / (2 * np.log(2)))
+    return mean, total - mean
+
+
+def family_kl(problem, eta, m, *, algorithms=SAMPLERS, key=None, n_samples=2 ** 12, post=None):
+    """{algorithm: KL in bits} of the discrete-chain stationary state (:func:`discrete_theory`)
+    of each sampler in ``algorithms`` at one learning rate ``eta`` (inf where the chain has no
+    stationary state): the numbers behind the samplers chapter's widget."""
+    post = posterior(problem) if post is None else post
+    out = {}
+    for alg in algorithms:
+        check_algorithm(alg)
+        try:
+            out[alg] = kl_bits(discrete_theory(problem, alg, eta, m, key=key, n_samples=n_samples, post=post), post)
+        except NoStationaryState:
+            out[alg] = np.inf
+    return out
 
 
 class KLCurve(NamedTuple):
@@ -469,11 +550,14 @@ class SimulatedKL(NamedTuple):
 
 
 def make_algo(problem, algorithm, eta, m):
-    """The :mod:`noneq.sim` algorithm for ``"sgld"``, ``"sgworld"`` or ``"sgworld_nc"``."""
+    """The :mod:`noneq.sim` algorithm for one of ``SAMPLERS``."""
     check_algorithm(algorithm)
     if algorithm == "sgld":
         return sim.sgld(problem, eta, m)
-    return sim.sgworld(problem, eta, m, correction=(algorithm == "sgworld"))
+    if algorithm in ("sgworld", "sgworld_nc"):
+        return sim.sgworld(problem, eta, m, correction=(algorithm == "sgworld"))
+    return sim.langevin(problem, eta, m, batches="wor" if _wor(algorithm) else "wr",
+                        noise_scheme=NOISE[algorithm])
 
 
 def default_burn_in(problem, algorithm, eta, m, post=None):
@@ -489,7 +573,8 @@ def simulated_kl(problem, algorithm, eta, m, n_steps, key, *, replicas=8, burn_i
                  post=None) -> SimulatedKL:
     """Measure D_KL(P^s || P_po) (Eq. 46) from ``replicas`` independent stationary runs of
     ``n_steps`` SGD steps each (after ``burn_in``; default :func:`default_burn_in`), started at
-    theta_0, with :func:`noneq.sim.stationary`.
+    theta_0, with :func:`noneq.sim.stationary`. For the Leimkuhler-Matthews kinds the runs
+    record y and the covariance of theta = y + sqrt(eta/2) z' is that of y plus (eta/2) I.
 
     The KL of a Gaussian fitted to n samples exceeds the true one by a bias ~ 1/n_eff. With the
     pooled estimate KL_pool (bias b) and the replica estimates KL_r (bias R b each),
@@ -509,6 +594,8 @@ def simulated_kl(problem, algorithm, eta, m, n_steps, key, *, replicas=8, burn_i
         covs.append(st.cov)
         ns.append(st.n_samples)
     means, covs, ns = np.array(means), np.array(covs), np.array(ns, dtype=float)
+    if NOISE[algorithm] == "lm":   # the chain state is y; theta = y + sqrt(eta/2) z' (sim.langevin)
+        covs = covs + 0.5 * eta * np.eye(problem.N)
     ntot = ns.sum()
     mean = (ns[:, None] * means).sum(axis=0) / ntot
     dm = means - mean

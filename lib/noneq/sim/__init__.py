@@ -18,6 +18,9 @@ Algorithms (all updates are Eq. (A1)/(B2): theta <- theta - eta grad(L_B + R)(th
   indices, cut into n_e = floor(M/m) consecutive batches of m.
 * :func:`earthquake`: theta <- theta - eta grad L(theta + zeta z_t), full gradient (Eq. 31).
 * :func:`sgld`, :func:`sgworld`: the two columns of Fig. 5 (Sec. 4.6).
+* :func:`langevin`: the Langevin sampler family beyond Fig. 5: WR or WOR minibatches, with
+  noise after every step or the Leimkuhler-Matthews noise average ("sgld_lm", "sgld_wor",
+  "sgld_wor_lm"); the WOR kinds are sampled once per epoch.
 
 Time units. ``n_steps``, ``record_every`` and ``burn_in`` are counted in SGD steps. WR, SGLD and
 the earthquake model are sampled every step; WOR and SGWORLD every epoch (the epoch map of
@@ -51,13 +54,13 @@ the environment variable ``NONEQ_MEMORY_BUDGET`` in bytes overrides it): record 
 """
 
 from . import algorithms, driver, samplers, stats, steps  # noqa: F401 (sim.steps etc.)
-from .algorithms import (ALGORITHMS, Algorithm, Spec, earthquake, sample_step, sgld, sgworld, sgworld_correction,
-                         wor, wr)
+from .algorithms import (ALGORITHMS, Algorithm, Spec, earthquake, langevin, sample_step, sgld, sgworld,
+                         sgworld_correction, wor, wr)
 from .driver import DivergenceError, Ensemble, Trajectory, ensemble_loss, trajectory, use_cpu_cores
 from .samplers import wor_epoch, wr_batches
 from .stats import MeasuredEntropy, Stationary, stationary, stationary_ensemble, trajectory_stats
-from .steps import (earthquake_step, sgd_epoch, sgd_step, sgld_step, sgworld_step, sgworld_uncorrected_step,
-                    wor_step, wr_step)
+from .steps import (earthquake_step, lm_step, sgd_epoch, sgd_step, sgld_lm_step, sgld_step, sgld_wor_lm_step,
+                    sgld_wor_step, sgworld_step, sgworld_uncorrected_step, wor_step, wr_step)
 
 #: default divergence bound on max |theta|, most samples in one chunk of a single run
 BOUND, MAX_CHUNK = driver.BOUND, driver.MAX_CHUNK
@@ -72,6 +75,7 @@ __all__ = [
     "earthquake",
     "sgld",
     "sgworld",
+    "langevin",
     "wr_batches",
     "wor_epoch",
     "sgworld_correction",
@@ -84,6 +88,10 @@ __all__ = [
     "sgld_step",
     "sgworld_step",
     "sgworld_uncorrected_step",
+    "lm_step",
+    "sgld_lm_step",
+    "sgld_wor_step",
+    "sgld_wor_lm_step",
     "use_cpu_cores",
     "trajectory",
     "ensemble_loss",

@@ -14,7 +14,7 @@ from ..validate import nonnegative
 from . import samplers, steps
 
 __all__ = ["Spec", "ALGORITHMS", "Algorithm", "sample_step", "wr", "wor", "earthquake", "sgld", "sgworld",
-           "sgworld_correction"]
+           "sgworld_correction", "langevin"]
 
 
 class Spec(NamedTuple):
@@ -25,12 +25,14 @@ class Spec(NamedTuple):
     else once per step; ``sampler(keys, M, m)`` draws its minibatch indices per sample key
     (``noneq.sim.samplers.wr_indices``, Eq. A7, or
     ``noneq.sim.samplers.epoch_batches``, Eq. B1), None for the full gradient; ``noise``:
-    it also draws a standard normal z (N,) per sample.
+    it also draws a standard normal z (N,) per sample; ``step_noise``: an epoch algorithm draws
+    one z per SGD step instead, z (n_e, N) per sample.
     """
     step: Callable
     per_epoch: bool
     sampler: Callable | None
     noise: bool
+    step_noise: bool = False
 
 
 #: the algorithms, by ``Algorithm.kind``: adding an algorithm is one entry here (and a constructor)
@@ -41,6 +43,9 @@ ALGORITHMS = {
     "sgld": Spec(steps.sgld_step, False, samplers.wr_indices, True),
     "sgworld": Spec(steps.sgworld_step, True, samplers.epoch_batches, True),
     "sgworld_uncorrected": Spec(steps.sgworld_uncorrected_step, True, samplers.epoch_batches, True),
+    "sgld_lm": Spec(steps.sgld_lm_step, False, samplers.wr_indices, True),
+    "sgld_wor": Spec(steps.sgld_wor_step, True, samplers.epoch_batches, True, step_noise=True),
+    "sgld_wor_lm": Spec(steps.sgld_wor_lm_step, True, samplers.epoch_batches, True, step_noise=True),
 }
 
 
@@ -54,8 +59,8 @@ class Algorithm:
 
     Attributes
     ----------
-    kind : a key of ``ALGORITHMS``: 'wr', 'wor', 'earthquake', 'sgld', 'sgworld' or
-        'sgworld_uncorrected'.
+    kind : a key of ``ALGORITHMS``: 'wr', 'wor', 'earthquake', 'sgld', 'sgworld',
+        'sgworld_uncorrected', 'sgld_lm', 'sgld_wor' or 'sgld_wor_lm'.
     eta : float, the learning rate.
     m : int, the minibatch size (M for the earthquake model, which uses the full gradient).
     M : int, the number of data points of the problem it was built for.
@@ -149,6 +154,33 @@ def sgworld(problem, eta, m, correction=True) -> Algorithm:
     if not isinstance(correction, (bool, np.bool_)):
         raise ValueError(f"correction must be True or False, got {correction!r}.")
     return Algorithm("sgworld" if correction else "sgworld_uncorrected", eta, m, problem.M)
+
+
+#: the Langevin samplers of :func:`langevin`: minibatches (WR or WOR) x noise (per step or LM)
+LANGEVIN = {("wr", "step"): "sgld", ("wr", "lm"): "sgld_lm", ("wor", "step"): "sgld_wor",
+            ("wor", "lm"): "sgld_wor_lm"}
+
+
+def langevin(problem, eta, m, *, batches="wr", noise_scheme="step") -> Algorithm:
+    """A Langevin sampler of exp(-L - R) with minibatch gradients: ``batches`` "wr" (a fresh set
+    of m distinct indices every step, Eq. A7) or "wor" (epochs of n = M/m batches cut from one
+    random permutation, Eq. B1; m must divide M), and ``noise_scheme``
+
+    * "step": theta <- theta - eta grad(L_B + R)(theta) + sqrt(2 eta) z after every step
+      (SGLD, Eq. 37; with "wor" batches the per-step-noise WOR sampler, one sample per epoch);
+    * "lm": the Leimkuhler-Matthews noise average theta_{k+1} = theta_k - eta grad(theta_k)
+      + sqrt(eta/2)(z_k + z_{k+1}), run in its Markov form y_k = theta_k - sqrt(eta/2) z_k:
+      y <- y + sqrt(2 eta) z - eta grad(L_B + R)(y + sqrt(eta/2) z). The chain state is y;
+      theta = y + sqrt(eta/2) z' with z' fresh has the distribution of the LM iterate, so its
+      covariance is that of y plus (eta/2) I (for a quadratic loss and the full gradient this
+      is the exact posterior at every eta < 2/h_max).
+    """
+    if batches not in ("wr", "wor"):
+        raise ValueError(f"batches must be 'wr' or 'wor', got {batches!r}.")
+    if noise_scheme not in ("step", "lm"):
+        raise ValueError(f"noise_scheme must be 'step' or 'lm', got {noise_scheme!r}.")
+    eta, m, _ = noise.check_eta_m(problem, eta, m, wor=batches == "wor")
+    return Algorithm(LANGEVIN[batches, noise_scheme], eta, m, problem.M)
 
 
 def sgworld_correction(problem, theta, eta, m):

@@ -182,7 +182,7 @@ def _sample_bytes(problem, algo, runs=1):
     else:
         b = per_step
     if algo.spec.noise:
-        b += 8 * N
+        b += 8 * N * (algo.epoch_steps if algo.spec.step_noise else 1)
     return b + 8 * N + 64
 
 

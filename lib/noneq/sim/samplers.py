@@ -196,7 +196,7 @@ def draw(algo, N, key, s):
 
     ``algo.spec`` (:data:`noneq.sim.ALGORITHMS`) says what is drawn: the minibatch indices by
     its ``sampler`` ((S, m) for WR, (S, n_e, m) for an epoch) and/or, when ``noise``, z (S, N)
-    standard normal; returned as indices, z, or the tuple (indices, z).
+    standard normal ((S, n_e, N) for ``step_noise``); returned as indices, z, or the tuple (indices, z).
     """
     M, m = algo.M, algo.m
     lead = key.shape + s.shape
@@ -215,5 +215,6 @@ def draw(algo, N, key, s):
     idx = None if sampler is None else unflat(sampler(flat_keys(k_batch), M, m))
     if not algo.spec.noise:
         return idx
-    z = unflat(jax.vmap(lambda k: jax.random.normal(k, (N,), jnp.float64))(flat_keys(k_noise)))
+    shape = (M // m, N) if algo.spec.step_noise else (N,)
+    z = unflat(jax.vmap(lambda k: jax.random.normal(k, shape, jnp.float64))(flat_keys(k_noise)))
     return z if idx is None else (idx, z)

@@ -9,7 +9,8 @@ table :data:`noneq.sim.ALGORITHMS` maps each algorithm to its step. ``r`` is, pe
   gathered (a tuple of (m, ...) arrays, ``Problem.take``);
 * WOR SGD: the epoch's ``batches`` (n_e, m) (or their data, (n_e, m, ...));
 * earthquake: ``z`` (N,) standard normal;
-* SGLD: ``(batch, z)``; SGWORLD: ``(batches, z)``.
+* SGLD: ``(batch, z)``; SGWORLD: ``(batches, z)``;
+* the per-step-noise WOR samplers: ``(batches, z)`` with z (n_e, N), one normal per step.
 
 These functions are what the chapters show with ``inspect.getsource`` (the SGWORLD chapter's
 code table), so they stay short.
@@ -22,7 +23,7 @@ import jax.numpy as jnp
 from .. import noise
 
 __all__ = ["sgd_step", "sgd_epoch", "wr_step", "wor_step", "earthquake_step", "sgld_step",
-           "sgworld_step", "sgworld_uncorrected_step"]
+           "sgworld_step", "sgworld_uncorrected_step", "sgld_lm_step", "sgld_wor_step", "sgld_wor_lm_step"]
 
 
 def sgd_step(problem, eta, theta, batch):
@@ -83,3 +84,38 @@ def sgworld_uncorrected_step(problem, algo, theta, r):
     batches, z = r
     eta, n = algo.eta, algo.n
     return sgd_epoch(problem, eta, theta, batches) + jnp.sqrt(2.0 * eta * n) * z
+
+
+def lm_step(problem, eta, y, batch, z):
+    """One Leimkuhler-Matthews step in its Markov form y = theta - sqrt(eta/2) z (see
+    :func:`noneq.sim.langevin`): y + sqrt(2 eta) z - eta grad(L_B + R)(y + sqrt(eta/2) z)."""
+    half = y + jnp.sqrt(0.5 * eta) * z
+    return sgd_step(problem, eta, half, batch) + jnp.sqrt(0.5 * eta) * z
+
+
+def sgld_lm_step(problem, algo, theta, r):
+    """SGLD with the Leimkuhler-Matthews noise average, one step (state y, :func:`lm_step`)."""
+    batch, z = r
+    return lm_step(problem, algo.eta, theta, batch, z)
+
+
+def sgld_wor_step(problem, algo, theta, r):
+    """The per-step-noise WOR sampler, one epoch: each of the n_e WOR SGD steps (Eq. B2) is
+    followed by theta += sqrt(2 eta) z_k; ``r`` = (batches (n_e, m), z (n_e, N))."""
+    eta = algo.eta
+
+    def body(th, x):
+        batch, z = x
+        return sgd_step(problem, eta, th, batch) + jnp.sqrt(2.0 * eta) * z, None
+    return jax.lax.scan(body, theta, r)[0]
+
+
+def sgld_wor_lm_step(problem, algo, theta, r):
+    """WOR minibatches with the Leimkuhler-Matthews noise average, one epoch of n_e
+    :func:`lm_step` (state y); ``r`` = (batches (n_e, m), z (n_e, N))."""
+    eta = algo.eta
+
+    def body(y, x):
+        batch, z = x
+        return lm_step(problem, eta, y, batch, z), None
+    return jax.lax.scan(body, theta, r)[0]
