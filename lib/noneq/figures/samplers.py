@@ -1,0 +1,104 @@
+"""Figures of the chapter "Samplers that keep the WOR advantage" (issue 15.3): the KL divergence
+of the Langevin sampler family against the learning rate (theory lines, simulation points), the
+widget's picture :func:`plot_family_at`, and the code table of the new step functions (cut by
+``inspect.getsource`` from ``noneq.sim.steps``).
+"""
+from __future__ import annotations
+
+import html
+import inspect
+
+import numpy as np
+
+from .. import bayes, sim, style
+from . import sgworld as _sgworld
+
+#: one colour per sampler: the paper's three as in Fig. 6, then the new family
+COLORS = {**_sgworld.COLORS, "sgld_lm": style.COLORS["orange"], "sgld_wor": style.COLORS["purple"],
+          "sgld_wor_lm": style.COLORS["skyblue"]}
+MARKERS = {"sgld": "o", "sgworld": "s", "sgworld_nc": "^", "sgld_lm": "D", "sgld_wor": "v", "sgld_wor_lm": "P"}
+
+#: the rows of the chapter's code table: (title, step functions of ``noneq.sim.steps``)
+CODE_TABLE = (
+    ("WOR batches, noise after every step: one epoch", (sim.sgld_wor_step,)),
+    ("Leimkuhler-Matthews noise in its Markov form: one step", (sim.lm_step,)),
+    ("WOR batches with LM noise: one epoch", (sim.sgld_wor_lm_step,)),
+)
+
+
+def code_html():
+    """An HTML table with the library code of the new samplers (the step functions the
+    simulations run, read with ``inspect.getsource``), one row each; long lines wrap."""
+    pre = '<pre style="font-size:0.8em; margin:0; white-space:pre-wrap; overflow-wrap:anywhere">{}</pre>'
+    row = '<tr><th style="text-align:left">{}</th></tr><tr><td style="text-align:left">{}</td></tr>'
+    body = "".join(row.format(title, pre.format(html.escape("\n\n".join(inspect.getsource(f).rstrip()
+                                                                         for f in funcs))))
+                   for title, funcs in CODE_TABLE)
+    return f'<table style="border:none; width:100%">{body}</table>'
+
+
+def plot_family_kl(ax, curves, sims=(), *, full_batch=None):
+    """KL (bits) against eta, log-log: discrete-chain theory (:class:`noneq.bayes.KLCurve`,
+    one line per sampler in its colour), simulations (:class:`noneq.bayes.SimulatedKL`,
+    points with 2 s.e. bars) and, if given, the full-batch Langevin chain ``full_batch`` (a
+    KLCurve of "sgld" at m = M, grey dashed: the discretization error alone)."""
+    for c in curves:
+        ok = np.isfinite(c.kl) & (c.kl > 0)
+        ax.loglog(c.etas[ok], c.kl[ok], "-", color=COLORS[c.algorithm], lw=1.6, label=bayes.LABELS[c.algorithm])
+    if full_batch is not None:
+        ok = np.isfinite(full_batch.kl) & (full_batch.kl > 0)
+        ax.loglog(full_batch.etas[ok], full_batch.kl[ok], "--", color="0.45", lw=1.2,
+                  label="full batch, noise every step (ULA)")
+    seen = set()
+    for s in sims:
+        lab = None if s.algorithm in seen else f"{bayes.LABELS[s.algorithm]}, simulation"
+        seen.add(s.algorithm)
+        ax.errorbar([s.eta], [max(s.kl, 1e-300)], yerr=[[min(2 * s.sem, s.kl * 0.999)], [2 * s.sem]],
+                    fmt=MARKERS[s.algorithm], color=COLORS[s.algorithm], mec="k", mew=0.6, ms=5, capsize=2,
+                    label=lab)
+    ax.set_xlabel(r"learning rate $\eta$")
+    ax.set_ylabel(r"$D_{\mathrm{KL}}(P^s\,\|\,\mathcal{P}_{\mathrm{po}})$ (bits)")
+    return ax
+
+
+def plot_family_at(problem, eta=1e-7, m=10, *, algorithms=bayes.SAMPLERS, curves=(), key=None,
+                   n_samples=2 ** 12, axes=None, post=None):
+    """The widget's picture at learning rate ``eta``: top, the KL of each sampler's stationary
+    state (:func:`noneq.bayes.family_kl`) as horizontal bars on a log scale with its ratio to
+    SGLD; bottom, the curves ``curves`` (:func:`plot_family_kl`) with ``eta`` marked. Returns
+    (axes, {algorithm: KL in bits}), inf where the chain is unstable."""
+    post = bayes.posterior(problem) if post is None else post
+    kls = bayes.family_kl(problem, eta, m, algorithms=algorithms, key=key, n_samples=n_samples, post=post)
+    if axes is None:
+        _, axes = style.figure("single", nrows=2, height=7.6)
+    ax1, ax2 = axes
+    names = list(algorithms)
+    finite = [v for v in kls.values() if np.isfinite(v) and v > 0]
+    floor = min(finite) / 10 if finite else 1e-12
+    for i, alg in enumerate(names):
+        v = kls[alg]
+        if np.isfinite(v):
+            ax1.barh(i, v - floor, left=floor, color=COLORS[alg], edgecolor="k", lw=0.5)
+            ratio = kls.get("sgld", np.nan) / v if v > 0 else np.inf
+            ax1.text(v, i, f"  {v:.2g} bits (SGLD/{ratio:.3g})" if alg != "sgld" else f"  {v:.2g} bits",
+                     va="center", fontsize=style.MIN_FONT_PT)
+        else:
+            ax1.text(floor, i, "  unstable at this eta", va="center", fontsize=style.MIN_FONT_PT)
+    ax1.set_xscale("log")
+    ax1.set_yticks(range(len(names)), [bayes.LABELS[a] for a in names])
+    ax1.invert_yaxis()
+    lo = floor
+    hi = max(finite) * 1e4 if finite else 1.0
+    ax1.set_xlim(lo, hi)
+    ax1.set_xlabel(r"$D_{\mathrm{KL}}(P^s\,\|\,\mathcal{P}_{\mathrm{po}})$ (bits), discrete theory")
+    ax1.set_title(rf"$\eta$ = {eta:.2g}, m = {m}")
+    if curves:
+        plot_family_kl(ax2, curves)
+        style.legend_below(ax2, ncol=2)
+    for alg in names:
+        if np.isfinite(kls[alg]) and kls[alg] > 0:
+            ax2.loglog([eta], [kls[alg]], MARKERS[alg], color=COLORS[alg], mec="k", ms=7)
+    ax2.axvline(eta, color="0.5", lw=0.8)
+    ax2.set_xlabel(r"learning rate $\eta$")
+    ax2.set_ylabel(r"$D_{\mathrm{KL}}$ (bits)")
+    return axes, kls

@@ -1,0 +1,143 @@
+"""Stationary runs of the Langevin sampler family on the linearized regression network.
+
+For the chapter "Samplers that keep the WOR advantage" (issue 15.3): the per-step-noise WOR
+sampler and the Leimkuhler-Matthews schemes.
+
+Usage::
+
+    python -m noneq.scripts.samplers [--small] [--seed 0] [--out data/samplers]
+
+For the linearized regression network (Eq. 39, m = 10, n = 20) and each (algorithm, eta) in
+``POINTS``: ``replicas`` independent stationary runs (:func:`noneq.bayes.simulated_kl`, started
+at theta_0, burn-in of 10 relaxation times of the slowest direction) and the KL divergence
+(Eq. 46, bits) of the Gaussian fitted to the pooled samples from the exact posterior
+(Eqs. 41-43), the finite-sample bias removed, a standard error from the spread of the replicas.
+Then the wall time per epoch (n = 20 SGD steps) of the samplers ``timing`` (every one of
+``noneq.bayes.SAMPLERS``) on this machine, from a run of ``timing_epochs`` epochs after compilation.
+
+Random keys: root = jax.random.key(seed); point i uses jax.random.fold_in(root, i), its
+replica r jax.random.split(that key, replicas)[r]; the timing runs use fold_in(root, 1000 + j).
+
+Output in ``--out``: ``samplers.npz`` (one row per point: ``algorithm``, ``eta``, ``kl``,
+``sem``, ``bias``, ``kl_raw``, ``kl_replicas`` (P, R), ``mean`` (P, 3), ``cov`` (P, 3, 3),
+``n_samples``, ``steps`` per replica; ``timing_algorithm``, ``timing_s_per_epoch``) and
+``PROVENANCE.json``. ``--small`` runs a tiny version (seconds) for the tests.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import bayes
+from . import _common
+
+M_BATCH = 10
+#: the new samplers (the paper's SGLD and SGWORLD runs are stored by noneq.scripts.sgworld)
+FAMILY = bayes.FAMILY
+#: SGD steps per replica: long runs where the KL is small (the WOR samplers at small eta)
+_STEPS = {"sgld_lm": {2e-6: 20 * 2 ** 17, 3e-6: 20 * 2 ** 16, 5e-6: 20 * 2 ** 15, 1e-5: 20 * 2 ** 15},
+          "sgld_wor": {2e-6: 20 * 2 ** 19, 3e-6: 20 * 2 ** 18, 5e-6: 20 * 2 ** 16, 1e-5: 20 * 2 ** 15}}
+_STEPS["sgld_wor_lm"] = _STEPS["sgld_wor"]
+#: (algorithm, eta, SGD steps per replica)
+POINTS = [(alg, eta, steps) for alg in FAMILY for eta, steps in _STEPS[alg].items()]
+FULL = dict(replicas=6, points=POINTS, timing_eta=2e-6, timing_epochs=2 ** 15, timing=bayes.SAMPLERS)
+SMALL = dict(replicas=2, points=[("sgld_wor_lm", 1e-5, 20 * 2 ** 9)], timing_eta=2e-6, timing_epochs=2 ** 6,
+             timing=("sgld", "sgld_wor_lm"))
+
+
+def epoch_time(problem, algorithm, eta, epochs, key, post):
+    """Seconds per epoch (n = M/m SGD steps) of ``algorithm``: a stationary run of ``epochs``
+    epochs timed after a first call of the same shape has compiled it."""
+    import jax
+
+    from noneq import sim
+
+    algo = bayes.make_algo(problem, algorithm, eta, M_BATCH)
+    n_steps = epochs * (problem.M // M_BATCH)
+
+    def go():
+        st = sim.stationary(problem, algo, post.theta0, n_steps, key, theta_ref=post.theta0, windows=(1,))
+        jax.block_until_ready(st.mean)
+
+    go()
+    t = time.perf_counter()
+    go()
+    return (time.perf_counter() - t) / epochs
+
+
+def run(params, seed, log=lambda s: print(s, flush=True)):
+    """All points and timings; returns (arrays dict, wall times dict)."""
+    import jax
+
+    from noneq import problems
+
+    p = problems.linearized_regression()
+    post = bayes.posterior(p)
+    root = jax.random.key(seed)
+    rows, times = [], {}
+    for i, (alg, eta, steps) in enumerate(params["points"]):
+        t = time.time()
+        s = bayes.simulated_kl(p, alg, eta, M_BATCH, steps, jax.random.fold_in(root, i),
+                               replicas=params["replicas"], post=post)
+        times[f"{alg}_{eta:g}_s"] = round(time.time() - t, 1)
+        log(f"{alg:12s} eta={eta:g}: KL = {s.kl:.4g} +- {s.sem:.2g} bits (bias {s.bias:.2g}) "
+            f"in {times[f'{alg}_{eta:g}_s']} s")
+        rows.append((s, steps))
+    per_epoch = []
+    for j, alg in enumerate(params["timing"]):
+        per_epoch.append(epoch_time(p, alg, params["timing_eta"], params["timing_epochs"],
+                                    jax.random.fold_in(root, 1000 + j), post))
+        log(f"{alg:12s} {per_epoch[-1] * 1e6:.1f} us per epoch")
+    sims = [r[0] for r in rows]
+    arrays = {
+        "algorithm": np.array([s.algorithm for s in sims]),
+        "eta": np.array([s.eta for s in sims]),
+        "kl": np.array([s.kl for s in sims]),
+        "sem": np.array([s.sem for s in sims]),
+        "bias": np.array([s.bias for s in sims]),
+        "kl_raw": np.array([s.kl_raw for s in sims]),
+        "kl_replicas": np.array([s.kl_replicas for s in sims]),
+        "mean": np.array([s.mean for s in sims]),
+        "cov": np.array([s.cov for s in sims]),
+        "n_samples": np.array([s.n_samples for s in sims]),
+        "steps": np.array([r[1] for r in rows]),
+        "timing_algorithm": np.array(params["timing"]),
+        "timing_s_per_epoch": np.array(per_epoch),
+    }
+    return arrays, times
+
+
+def main(argv=None) -> int:
+    return _common.main(argv, name="samplers", doc=__doc__, run=run, full=FULL, small=SMALL,
+                        keys="root = jax.random.key(seed); point i: jax.random.fold_in(root, i); replica r: "
+                             "jax.random.split(point key, replicas)[r]; timing j: fold_in(root, 1000 + j)",
+                        parameters=lambda params, small: {
+                            "replicas": params["replicas"], "m": M_BATCH, "problem": "linearized_regression",
+                            "points": [list(pt) for pt in params["points"]], "small": small,
+                            "timing_eta": params["timing_eta"], "timing_epochs": params["timing_epochs"],
+                            "timing": list(params["timing"]),
+                            "burn_in": "bayes.default_burn_in: 10 / (eta h_min) steps"})
+
+
+def load(folder=None):
+    """The runs written by ``python -m noneq.scripts.samplers``: a dict with a list of
+    :class:`noneq.bayes.SimulatedKL` under ``"sims"``, the seconds per epoch of each algorithm
+    under ``"s_per_epoch"`` and the provenance under ``"provenance"``.
+
+    ``folder``: the output folder (default ``data/samplers`` of the course). Verified by
+    ``noneq.store.load``: raises ``noneq.data.DataError`` naming the file and the command that
+    regenerates it (about 20 minutes).
+    """
+    stored = _common.stored("samplers", folder)
+    z = stored.arrays
+    sims = [bayes.SimulatedKL(str(alg), float(eta), float(kl), float(se), float(b), float(raw), krep, mu, cv, int(ns))
+            for alg, eta, kl, se, b, raw, krep, mu, cv, ns in zip(
+                z["algorithm"], z["eta"], z["kl"], z["sem"], z["bias"], z["kl_raw"], z["kl_replicas"],
+                z["mean"], z["cov"], z["n_samples"])]
+    s_per_epoch = {str(a): float(t) for a, t in zip(z["timing_algorithm"], z["timing_s_per_epoch"])}
+    return {"sims": sims, "s_per_epoch": s_per_epoch, "provenance": stored.provenance}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
