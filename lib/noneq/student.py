@@ -6,7 +6,7 @@ The chapters are the solution source. An exercise is written as::
     ```{exercise-start}
     :label: ex-name
     ```
-    The question ...
+    The question (Markdown)
     ```{exercise-end}
     ```
     ```{solution-start} ex-name
@@ -16,7 +16,7 @@ The chapters are the solution source. An exercise is written as::
     follows is the solution
     ```{solution-end}
     ```
-    a code cell calling ``checks.check_...(...)``, the self-check
+    a code cell calling ``checks.check_<name>(<arguments>)``, the self-check
 
 and ``chapters/exercises.yml`` gives every exercise a title, a learning goal, an expected time,
 the points of its self-check and of its written answer, and optional hidden tests.
@@ -31,10 +31,10 @@ becomes a locked, autograded test cell with its points (and hidden tests between
 gets a manually graded Markdown answer cell holding the reference answer (the solution's prose).
 Solution code cells without a marker (demonstrations) are left out.
 
-nbgrader's ``generate_assignment`` makes the student version: solutions become
-``raise NotImplementedError()`` stubs, answer cells "YOUR ANSWER HERE", hidden tests vanish.
-That release notebook *is* the student edition (``make student`` copies it to ``student/``), so
-what a student works in on Binder can be collected and autograded.
+nbgrader's ``generate_assignment`` makes the student version: each solution becomes a stub
+that raises Python's not-implemented exception, answer cells become "YOUR ANSWER HERE", hidden
+tests vanish. That release notebook *is* the student edition (``make student`` copies it to
+``student/``), so what a student works in on Binder can be collected and autograded.
 
 Usage::
 
@@ -305,7 +305,7 @@ def source_notebook(path, ctx: _Context | None = None, exercises: dict | None = 
 
     ``exercises``: this chapter's entries of ``exercises.yml``. Raises ValueError when the
     chapter and ``exercises.yml`` disagree (an exercise without an entry, a self-check where
-    the entry says none, ...).
+    the entry says none, and so on).
     """
     import jupytext
     import nbformat
