@@ -5,8 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from noneq import bayes, problems, reference as ref, sim
+from noneq import bayes, problems, sim
+from noneq import reference as ref
 
 M_REG, m_REG = 200, 10
 

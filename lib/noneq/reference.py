@@ -32,11 +32,10 @@ from __future__ import annotations
 from functools import partial
 from typing import NamedTuple
 
+import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-import blackjax
 from blackjax.sgmcmc.gradients import grad_estimator as _bj_grad_estimator
 
 from . import bayes, ness, noise, sim, validate
@@ -45,16 +44,16 @@ from .problems import check_problem
 __all__ = [
     "CONVENTIONS",
     "INDICES",
-    "conventions_table",
-    "blackjax_functions",
-    "blackjax_step",
-    "minibatch_indices",
-    "iid_variance_factor",
     "BlackJAXRun",
+    "DirectionComparison",
+    "blackjax_functions",
     "blackjax_sgld",
     "blackjax_simulated_kl",
-    "DirectionComparison",
+    "blackjax_step",
     "compare_directions",
+    "conventions_table",
+    "iid_variance_factor",
+    "minibatch_indices",
 ]
 
 #: how BlackJAX's SGLD arguments read in the paper's (and the library's) symbols
