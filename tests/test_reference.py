@@ -145,17 +145,18 @@ def test_library_and_blackjax_agree_statistically(reg):
 
 def test_determinism(reg):
     p, post = reg
-    a = ref.blackjax_sgld(p, 1e-5, m_REG, 256, jax.random.key(9), theta_init=post.theta0, burn_in=10)
-    b = ref.blackjax_sgld(p, 1e-5, m_REG, 256, jax.random.key(9), theta_init=post.theta0, burn_in=10)
-    c = ref.blackjax_sgld(p, 1e-5, m_REG, 256, jax.random.key(10), theta_init=post.theta0, burn_in=10)
+    a = ref.blackjax_sgld(p, 1e-5, m_REG, 256, jax.random.key(9), theta_init=post.theta0, burn_in=64, batches=1)
+    b = ref.blackjax_sgld(p, 1e-5, m_REG, 256, jax.random.key(9), theta_init=post.theta0, burn_in=64, batches=1)
+    c = ref.blackjax_sgld(p, 1e-5, m_REG, 256, jax.random.key(10), theta_init=post.theta0, burn_in=64, batches=1)
     np.testing.assert_array_equal(a.cov, b.cov)
     np.testing.assert_array_equal(a.theta_final, b.theta_final)
     assert not np.array_equal(a.theta_final, c.theta_final)
     # batches split the same run: the pooled moments do not depend on them
-    d = ref.blackjax_sgld(p, 1e-5, m_REG, 256, jax.random.key(9), theta_init=post.theta0, burn_in=10, batches=4)
+    d = ref.blackjax_sgld(p, 1e-5, m_REG, 256, jax.random.key(9), theta_init=post.theta0, burn_in=64, batches=4)
     np.testing.assert_allclose(d.theta_final, a.theta_final, rtol=1e-13)
     np.testing.assert_allclose(d.cov, a.cov, rtol=1e-8)
     assert d.batch_mean.shape == (4, 3) and d.batch_cov.shape == (4, 3, 3)
+    np.testing.assert_allclose(d.batch_mean.mean(axis=0), a.mean, rtol=1e-12)
 
 
 def test_divergence_names_eta(reg):
@@ -163,7 +164,7 @@ def test_divergence_names_eta(reg):
     with pytest.raises(sim.DivergenceError, match="eta"):  # 2/h_max = 8e-5
         ref.blackjax_sgld(p, 1e-3, m_REG, 2048, jax.random.key(0), theta_init=post.theta0, batches=1)
     with pytest.raises(sim.DivergenceError, match="eta"):
-        ref.blackjax_sgld(p, 1e-3, m_REG, 16, jax.random.key(0), theta_init=post.theta0, burn_in=4096)
+        ref.blackjax_sgld(p, 1e-3, m_REG, 2048, jax.random.key(0), theta_init=post.theta0, burn_in=2048, batches=1)
 
 
 @pytest.mark.parametrize("call, name", [

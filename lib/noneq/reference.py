@@ -180,34 +180,47 @@ class BlackJAXRun(NamedTuple):
     theta_final: np.ndarray
 
 
+#: most SGD steps whose random inputs (minibatch indices, normal keys) are drawn in bulk at once
+CHUNK_STEPS = 2 ** 14
+
+
+def _chunk_samples(n, thin):
+    """The largest divisor q of n with q thin <= CHUNK_STEPS (at least 1): samples per chunk."""
+    top = max(1, CHUNK_STEPS // thin)
+    return max(q for q in range(1, min(n, top) + 1) if n % q == 0)
+
+
 @partial(jax.jit, static_argnames=("m", "iid", "n", "thin", "store"))
 def _block(problem, eta, theta, key, s0, theta_ref, *, m, iid, n, thin, store):
-    """n samples ``thin`` steps apart from step s0 on: (theta, sum d, sum d d^T, ok, samples)."""
+    """n samples ``thin`` steps apart from step s0 on: (theta, sum d, sum d d^T, ok, samples).
+    The random inputs of q samples (``_chunk_samples``) are drawn in bulk before their scan."""
     kernel = _kernel(problem)
     k_batch, k_noise = jax.random.split(key)
     M = problem.M
+    q = _chunk_samples(n, thin)
 
-    def step(th, s):
-        batch = _draw(jax.random.fold_in(k_batch, s), M, m, iid)
-        return kernel.step(jax.random.fold_in(k_noise, s), th, problem.take(batch), eta), None
+    def step(th, x):
+        k, batch = x
+        return kernel.step(k, th, problem.take(batch), eta), None
 
-    def sample(carry, j):
+    def sample(carry, x):
         th, s1, s2, ok = carry
-        th = jax.lax.scan(step, th, s0 + j * thin + jnp.arange(thin, dtype=jnp.uint32))[0]
+        th = jax.lax.scan(step, th, x)[0]
         d = th - theta_ref
         ok = ok & jnp.all(jnp.isfinite(th)) & jnp.all(jnp.abs(th) <= sim.BOUND)
         return (th, s1 + d, s2 + jnp.outer(d, d), ok), (th if store else None)
 
+    def chunk(carry, c):
+        s = s0 + c * (q * thin) + jnp.arange(q * thin, dtype=jnp.uint32)
+        batches = jax.vmap(lambda t: _draw(jax.random.fold_in(k_batch, t), M, m, iid))(s)
+        keys = jax.vmap(lambda t: jax.random.fold_in(k_noise, t))(s)
+        x = (keys.reshape(q, thin), batches.reshape(q, thin, m))
+        return jax.lax.scan(sample, carry, x)
+
     N = theta.shape[0]
     init = (theta, jnp.zeros(N), jnp.zeros((N, N)), jnp.array(True))
-    (theta, s1, s2, ok), samples = jax.lax.scan(sample, init, jnp.arange(n, dtype=jnp.uint32))
-    return theta, s1, s2, ok, samples
-
-
-@partial(jax.jit, static_argnames=("m", "iid", "n"))
-def _burn(problem, eta, theta, key, *, m, iid, n):
-    theta = _block(problem, eta, theta, key, jnp.uint32(0), theta, m=m, iid=iid, n=n, thin=1, store=False)[0]
-    return theta, jnp.all(jnp.isfinite(theta)) & jnp.all(jnp.abs(theta) <= sim.BOUND)
+    (theta, s1, s2, ok), samples = jax.lax.scan(chunk, init, jnp.arange(n // q, dtype=jnp.uint32))
+    return theta, s1, s2, ok, (samples.reshape((n,) + samples.shape[2:]) if store else None)
 
 
 def _moments(n, s1, s2):
@@ -219,6 +232,26 @@ def _diverged(eta, indices, lo, hi):
     raise sim.DivergenceError(f"BlackJAX SGLD ({indices} indices) diverged between step {lo} and step {hi}: "
                               f"theta became non-finite or left the bound {sim.BOUND:g}; reduce eta "
                               f"(now {eta:g}).")
+
+
+def _segment(problem, eta, theta, key, s0, theta_ref, *, m, iid, n, thin, store, indices):
+    """n samples from step s0 on, as at most two compiled blocks (a multiple of the bulk-drawing
+    chunk, then the rest), each checked for divergence: (theta, sum d, sum d d^T, samples)."""
+    q = max(1, CHUNK_STEPS // thin)
+    N = problem.N
+    s1, s2, out = np.zeros(N), np.zeros((N, N)), []
+    for start, size in ((0, n - n % q), (n - n % q, n % q)):
+        if size == 0:
+            continue
+        lo = s0 + start * thin
+        theta, a, b, ok, smp = _block(problem, eta, theta, key, jnp.uint32(lo), theta_ref, m=m, iid=iid, n=size,
+                                      thin=thin, store=store)
+        if not bool(ok):
+            _diverged(eta, indices, lo + 1, lo + size * thin)
+        s1, s2 = s1 + np.asarray(a), s2 + np.asarray(b)
+        if store:
+            out.append(np.asarray(smp))
+    return theta, s1, s2, (np.concatenate(out) if store else None)
 
 
 def blackjax_sgld(problem, eta, m, n_steps, key, *, theta_init, indices="iid", burn_in=0, thin=1,
@@ -258,24 +291,20 @@ def blackjax_sgld(problem, eta, m, n_steps, key, *, theta_init, indices="iid", b
         validate.memory(f"the samples ({n} x {problem.N} float64)", 8 * n * problem.N,
                         "store_samples=False (moments only) or a larger thin")
     if burn_in:
-        theta, ok = _burn(problem, eta, theta, key, m=m, iid=iid, n=burn_in)
-        if not bool(ok):
-            _diverged(eta, indices, 1, burn_in)
+        theta = _segment(problem, eta, theta, key, 0, theta, m=m, iid=iid, n=burn_in, thin=1, store=False,
+                         indices=indices)[0]
     bm, bc, samples = [], [], []
     S1, S2 = np.zeros(problem.N), np.zeros((problem.N, problem.N))
     for b in range(batches):
         s0 = burn_in + b * per * thin
-        theta, s1, s2, ok, smp = _block(problem, eta, theta, key, jnp.uint32(s0), theta_ref, m=m, iid=iid,
-                                        n=per, thin=thin, store=bool(store_samples))
-        if not bool(ok):
-            _diverged(eta, indices, s0 + 1, s0 + per * thin)
-        s1, s2 = np.asarray(s1), np.asarray(s2)
+        theta, s1, s2, smp = _segment(problem, eta, theta, key, s0, theta_ref, m=m, iid=iid, n=per, thin=thin,
+                                      store=bool(store_samples), indices=indices)
         S1, S2 = S1 + s1, S2 + s2
         mu, cov = _moments(per, s1, s2) if per > 1 else (s1 / per, np.full_like(s2, np.nan))
         bm.append(mu + np.asarray(theta_ref))
         bc.append(cov)
         if store_samples:
-            samples.append(np.asarray(smp))
+            samples.append(smp)
     mu, cov = _moments(n, S1, S2)
     return BlackJAXRun(float(eta), int(m), indices, int(n), int(burn_in), int(thin), mu + np.asarray(theta_ref),
                        0.5 * (cov + cov.T), np.array(bm), np.array(bc),
