@@ -17,7 +17,7 @@ stationary the stationary-state theory of one scheme (WR per step, WOR per epoch
 sim        the simulations: WR/WOR SGD, earthquake, SGLD, SGWORLD; trajectories, ensembles, streaming statistics
 
 Import explicitly: the theory and analysis of the other chapters (fokker_planck, minibatch,
-mnist, earthquake, bayes), validate, measure; the figures, one module per chapter, in
+mnist, earthquake, bayes), reference (BlackJAX's SGLD as an independent check), validate, measure; the figures, one module per chapter, in
 noneq.figures; the self-checks in noneq.checks; the data scripts and their loaders in
 noneq.scripts (``noneq.scripts.<chapter>.load()``); speed in noneq.bench.
 CONTRIBUTING.md has the map of the layers.

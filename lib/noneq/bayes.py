@@ -302,6 +302,15 @@ def _random_minibatches(problem, theta0, key, m, K, wor):
     return U[idx].mean(axis=2) + Y, G[idx].mean(axis=2) + X0
 
 
+@partial(jax.jit, static_argnames=("m", "K"))
+def _iid_minibatches(problem, theta0, key, m, K):
+    """As :func:`_random_minibatches` for SGLD (T = 1) with the m indices of each batch drawn
+    independently and uniformly from 0..M-1 (with replacement): H_B (K, 1, N, N), g_B (K, 1, N)."""
+    G, U, X0, Y = _quadratic_parts(problem, theta0)
+    idx = jax.random.randint(key, (K, 1, m), 0, problem.M)
+    return U[idx].mean(axis=2) + Y, G[idx].mean(axis=2) + X0
+
+
 @lru_cache(maxsize=8)
 def _minibatches_cached(problem, theta0_bytes, key_bytes, m, K, wor):
     """K random time units; for WOR, ceil(K/2) random epochs and the same epochs with their
@@ -344,7 +353,7 @@ def _solve_moments(Abar, FF, Q, Sigma_po, eta, algorithm):
 
 
 def discrete_theory(problem, algorithm, eta, m, *, key=None, n_samples=2 ** 12, post=None,
-                    mc=False) -> StationaryGaussian:
+                    mc=False, indices="distinct") -> StationaryGaussian:
     """The exact stationary mean and covariance of the sampler as the discrete-time chain it is,
     for a quadratic loss (the linearized network, Eq. 39).
 
@@ -366,20 +375,35 @@ def discrete_theory(problem, algorithm, eta, m, *, key=None, n_samples=2 ** 12, 
 
     * ``"sgld"``, ``"sgld_lm"``: Abar = I - eta H_0, E[F Sigma F^T] = H_D Sigma and
       E[e e^T] = 2 D(theta_0) (Eq. 14, D2) in closed form; or (``mc=True``) sampled like
-      SGWORLD, as a check.
-    * ``"sgworld"``, ``"sgworld_nc"``, ``"sgld_wor"``, ``"sgld_wor_lm"``: the moments of one epoch of WOR SGD (Eq. B2) averaged over
-      ``n_samples`` random epochs drawn with ``key`` in antithetic pairs (each epoch also with
-      its batches in reverse order; the same key for every eta gives smooth curves), plus for ``"sgworld"`` the correction force eta grad(delta L)(theta_{t-n}) of
+      SGWORLD, as a check. ``indices="distinct"`` (default): each minibatch is m distinct
+      indices (Eq. A7, the library's SGLD); ``"iid"``: m indices drawn independently with
+      replacement (BlackJAX's examples, :mod:`noneq.reference`). A mean of m i.i.d. draws has
+      the variance of one draw over m, (M-1)/(M-m) times that of m distinct ones
+      (finite-population correction), so FF and the 2 D part of E[e e^T] are those of m = 1
+      divided by m (= (M-1)/(M-m) times the distinct ones for m < M); with ``mc=True`` the
+      minibatches are drawn i.i.d. instead.
+    * ``"sgworld"``, ``"sgworld_nc"``, ``"sgld_wor"``, ``"sgld_wor_lm"``: the moments of one
+      epoch of WOR SGD (Eq. B2) averaged over ``n_samples`` random epochs drawn with ``key`` in
+      antithetic pairs (each epoch also with its batches in reverse order; the same key for
+      every eta gives smooth curves), plus for ``"sgworld"`` the correction force
+      eta grad(delta L)(theta_{t-n}) of
       Fig. 5, which is affine in d for a quadratic loss.
 
     Raises :class:`NoStationaryState` where the chain is mean-square unstable.
     """
     eta, m, n, post = _check(problem, algorithm, eta, m, post)
+    iid = validate.choice("indices", indices, ("distinct", "iid")) == "iid"
+    if iid and _wor(algorithm):
+        raise ValueError(f"indices='iid' applies to the WR samplers 'sgld' and 'sgld_lm' only, got algorithm "
+                         f"{algorithm!r}.")
     N = problem.N
     scheme = NOISE[algorithm]
     theta0_bytes = np.asarray(post.theta0, dtype=np.float64).tobytes()
     if not _wor(algorithm) and not mc:
-        D1, HD1 = _unit(problem, post.theta0, m, "sgld", "full")
+        if iid:  # variance of a mean of m i.i.d. draws = that of one draw (m = 1) over m
+            D1, HD1 = (x / m for x in _unit(problem, post.theta0, 1, "sgld", "full"))
+        else:
+            D1, HD1 = _unit(problem, post.theta0, m, "sgld", "full")
         Abar, bbar = np.eye(N) - eta * post.H, np.zeros(N)
         FF, Q0 = eta ** 2 * HD1.reshape(N * N, N * N), 2 * eta ** 2 * D1
         if scheme == "step":
@@ -391,7 +415,10 @@ def discrete_theory(problem, algorithm, eta, m, *, key=None, n_samples=2 ** 12, 
         if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 2:
             raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}.")
         key_bytes = np.asarray(jax.random.key_data(key)).tobytes()
-        HB, gB = _minibatches_cached(problem, theta0_bytes, key_bytes, m, int(n_samples), _wor(algorithm))
+        if iid:
+            HB, gB = _iid_minibatches(problem, post.theta0, key, m, int(n_samples))
+        else:
+            HB, gB = _minibatches_cached(problem, theta0_bytes, key_bytes, m, int(n_samples), _wor(algorithm))
         A, b, S = (np.asarray(x) for x in _chain_maps(HB, gB, eta, scheme))
         if not _wor(algorithm):  # known exactly: E[A] = I - eta H_0, E[b] = -eta grad L(theta_0) = 0
             Abar, bbar = np.eye(N) - eta * post.H, np.zeros(N)
