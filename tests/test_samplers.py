@@ -167,6 +167,8 @@ def test_script_small(tmp_path):
     s = d["sims"][0]
     assert s.eta == 1e-5 and np.isfinite(s.kl) and s.sem > 0 and s.n_samples == 2 * 2 ** 9
     assert set(d["s_per_epoch"]) == {"sgld", "sgld_wor_lm"} and all(t > 0 for t in d["s_per_epoch"].values())
+    assert [r["method"] for r in d["blackjax"]] == ["library", "blackjax_iid"]
+    assert all(r["eta"] == 2e-5 and np.isfinite(r["kl"]) and r["sem"] > 0 for r in d["blackjax"])
 
 
 def test_checks():
