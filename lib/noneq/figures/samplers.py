@@ -16,6 +16,9 @@ from . import sgworld as _sgworld
 #: one colour per sampler: the paper's three as in Fig. 6, then the new family
 COLORS = {**_sgworld.COLORS, "sgld_lm": style.COLORS["orange"], "sgld_wor": style.COLORS["purple"],
           "sgld_wor_lm": style.COLORS["skyblue"]}
+#: short names for the widget's bar labels
+SHORT = {"sgld": "SGLD", "sgworld": "SGWORLD", "sgworld_nc": "SGWORLD, no corr.", "sgld_lm": "SGLD + LM",
+         "sgld_wor": "WOR", "sgld_wor_lm": "WOR + LM"}
 MARKERS = {"sgld": "o", "sgworld": "s", "sgworld_nc": "^", "sgld_lm": "D", "sgld_wor": "v", "sgld_wor_lm": "P"}
 
 #: the rows of the chapter's code table: (title, step functions of ``noneq.sim.steps``)
@@ -61,11 +64,26 @@ def plot_family_kl(ax, curves, sims=(), *, full_batch=None):
     return ax
 
 
+def family_legend(ax, algorithms=bayes.SAMPLERS, *, full_batch=True, sims=True):
+    """A compact legend below ``ax`` for :func:`plot_family_kl`: one entry per sampler (its
+    colour; its marker for the simulation points), the full-batch line, one column. Returns
+    the Legend."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=COLORS[a], marker=MARKERS[a] if sims else None, mec="k", mew=0.6, ms=5)
+               for a in algorithms]
+    labels = [bayes.LABELS[a] for a in algorithms]
+    if full_batch:
+        handles.append(Line2D([], [], color="0.45", ls="--"))
+        labels.append("full batch, noise every step (ULA)")
+    return style.legend_below(ax, ncol=1, handles=handles, labels=labels)
+
+
 def plot_family_at(problem, eta=1e-7, m=10, *, algorithms=bayes.SAMPLERS, curves=(), key=None,
                    n_samples=2 ** 12, axes=None, post=None):
     """The widget's picture at learning rate ``eta``: top, the KL of each sampler's stationary
-    state (:func:`noneq.bayes.family_kl`) as horizontal bars on a log scale with its ratio to
-    SGLD; bottom, the curves ``curves`` (:func:`plot_family_kl`) with ``eta`` marked. Returns
+    state (:func:`noneq.bayes.family_kl`) as horizontal bars on a log scale, each labelled with
+    its value in bits and (SGLD x f), f its KL over SGLD's; bottom, the curves ``curves`` (:func:`plot_family_kl`) with ``eta`` marked. Returns
     (axes, {algorithm: KL in bits}), inf where the chain is unstable."""
     post = bayes.posterior(problem) if post is None else post
     kls = bayes.family_kl(problem, eta, m, algorithms=algorithms, key=key, n_samples=n_samples, post=post)
@@ -77,24 +95,24 @@ def plot_family_at(problem, eta=1e-7, m=10, *, algorithms=bayes.SAMPLERS, curves
     floor = min(finite) / 10 if finite else 1e-12
     for i, alg in enumerate(names):
         v = kls[alg]
-        if np.isfinite(v):
+        if np.isfinite(v) and v > 0:
             ax1.barh(i, v - floor, left=floor, color=COLORS[alg], edgecolor="k", lw=0.5)
-            ratio = kls.get("sgld", np.nan) / v if v > 0 else np.inf
-            ax1.text(v, i, f"  {v:.2g} bits (SGLD/{ratio:.3g})" if alg != "sgld" else f"  {v:.2g} bits",
-                     va="center", fontsize=style.MIN_FONT_PT)
+            ratio = kls.get("sgld", np.nan) / v
+            note = ""
+            if alg != "sgld" and np.isfinite(ratio):
+                note = f" (SGLD x {1 / ratio:.2g})"
+            ax1.text(v, i, f" {v:.2g}{note}", va="center", fontsize=style.MIN_FONT_PT)
         else:
-            ax1.text(floor, i, "  unstable at this eta", va="center", fontsize=style.MIN_FONT_PT)
+            ax1.text(floor, i, " unstable", va="center", fontsize=style.MIN_FONT_PT)
     ax1.set_xscale("log")
-    ax1.set_yticks(range(len(names)), [bayes.LABELS[a] for a in names])
+    ax1.set_yticks(range(len(names)), [SHORT[a] for a in names])
     ax1.invert_yaxis()
-    lo = floor
-    hi = max(finite) * 1e4 if finite else 1.0
-    ax1.set_xlim(lo, hi)
+    hi = max(finite) * max(100.0, (max(finite) / floor) ** 0.9) if finite else 1.0   # room for the labels
+    ax1.set_xlim(floor, hi)
     ax1.set_xlabel(r"$D_{\mathrm{KL}}(P^s\,\|\,\mathcal{P}_{\mathrm{po}})$ (bits), discrete theory")
     ax1.set_title(rf"$\eta$ = {eta:.2g}, m = {m}")
     if curves:
-        plot_family_kl(ax2, curves)
-        style.legend_below(ax2, ncol=2)
+        plot_family_kl(ax2, curves)   # colours as in the bars above
     for alg in names:
         if np.isfinite(kls[alg]) and kls[alg] > 0:
             ax2.loglog([eta], [kls[alg]], MARKERS[alg], color=COLORS[alg], mec="k", ms=7)
