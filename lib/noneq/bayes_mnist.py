@@ -355,29 +355,35 @@ def discrete_theories(problem, algorithm, etas, m, *, key=None, n_samples=256, p
         A, B, s = (x.reshape((S,) + x.shape[2:]) for x in (A, B, s))
     if algorithm == "sgworld":
         c1, k1 = unit_correction(problem, m)
-    for j, eta in enumerate(etas):
-        Aj, Bj = A[:, j], B[:, j]
-        if algorithm == "sgld":      # known exactly: E[A] = I - eta h0, E[b] = -eta grad(L + R)(theta_0) = 0
-            Abar, bbar = np.eye(P) - eta * lm.h0, np.zeros((K, P))
-            F, E0 = Aj - Abar, Bj
-        else:
-            Abar, bbar = Aj.mean(axis=0), Bj.mean(axis=0)
-            F, E0 = Aj - Abar, Bj - bbar
-            if algorithm == "sgworld":
-                Abar, bbar = Abar + eta ** 2 * k1, bbar + eta ** 2 * c1
-        FF = np.einsum("kab,kcd->acbd", F, F).reshape(P * P, P * P) / S
-        Mu = np.linalg.solve(np.eye(P) - Abar, bbar.T).T
-        e = (np.einsum("kp,sqp->sqk", Mu, F).transpose(0, 2, 1) + E0).reshape(S, N)   # vec(Mu F^T + e0)
-        Q = e.T @ e / S
-        if step_noise is None:
-            Q = Q + 2 * eta * (n if _wor(algorithm) else 1) * np.eye(N)
-        else:
-            Q = Q + np.kron(np.eye(K), s[:, j].mean(axis=0))
-        out.append(_maybe(problem, lm, post, algorithm, eta, m, Abar, bbar, FF, Q))
+    with np.errstate(over="ignore", invalid="ignore"):   # overflowing maps beyond the stability limit
+        for j, eta in enumerate(etas):
+            Aj, Bj = A[:, j], B[:, j]
+            if not (np.all(np.isfinite(Aj)) and np.all(np.isfinite(Bj)) and np.all(np.isfinite(s[:, j]))):
+                out.append(None)   # the epoch maps overflowed: far beyond the stability limit
+                continue
+            if algorithm == "sgld":      # known exactly: E[A] = I - eta h0, E[b] = -eta grad(L + R)(theta_0) = 0
+                Abar, bbar = np.eye(P) - eta * lm.h0, np.zeros((K, P))
+                F, E0 = Aj - Abar, Bj
+            else:
+                Abar, bbar = Aj.mean(axis=0), Bj.mean(axis=0)
+                F, E0 = Aj - Abar, Bj - bbar
+                if algorithm == "sgworld":
+                    Abar, bbar = Abar + eta ** 2 * k1, bbar + eta ** 2 * c1
+            FF = np.einsum("kab,kcd->acbd", F, F).reshape(P * P, P * P) / S
+            Mu = np.linalg.solve(np.eye(P) - Abar, bbar.T).T
+            e = (np.einsum("kp,sqp->sqk", Mu, F).transpose(0, 2, 1) + E0).reshape(S, N)   # vec(Mu F^T + e0)
+            Q = e.T @ e / S
+            if step_noise is None:
+                Q = Q + 2 * eta * (n if _wor(algorithm) else 1) * np.eye(N)
+            else:
+                Q = Q + np.kron(np.eye(K), s[:, j].mean(axis=0))
+            out.append(_maybe(problem, lm, post, algorithm, eta, m, Abar, bbar, FF, Q))
     return out
 
 
 def _maybe(problem, lm, post, algorithm, eta, m, Abar, bbar, FF, Q):
+    if not (np.all(np.isfinite(Abar)) and np.all(np.isfinite(FF)) and np.all(np.isfinite(Q))):
+        return None      # the epoch maps themselves overflowed: far beyond the stability limit
     try:
         state = _state(problem, lm, post, algorithm, eta, m, Abar, bbar, FF, Q)
     except bayes.NoStationaryState:
