@@ -76,8 +76,16 @@ def _dense_new_kind(problem, post, algorithm, eta, m, key, S, antithetic):
     G = np.asarray(jax.vmap(lambda z: jax.grad(problem.per_sample_loss)(th0, z))(problem.data))
     U = np.asarray(jax.vmap(lambda z: jax.hessian(problem.per_sample_loss)(th0, z))(problem.data))
     Rg, Rh = np.asarray(jax.grad(problem.regularizer)(th0)), np.asarray(jax.hessian(problem.regularizer)(th0))
-    N, M = problem.N, problem.M
-    orders = np.asarray(jnp.argsort(jax.random.uniform(key, (S // 2 if antithetic else S, M)), axis=1))
+    orders = np.asarray(jnp.argsort(jax.random.uniform(key, (S // 2 if antithetic else S, problem.M)), axis=1))
+    return _dense_from_orders(problem, post, algorithm, eta, m, orders, antithetic)
+
+
+def _dense_from_orders(problem, post, algorithm, eta, m, orders, antithetic=True):
+    th0 = jnp.asarray(post.theta0)
+    G = np.asarray(jax.vmap(lambda z: jax.grad(problem.per_sample_loss)(th0, z))(problem.data))
+    U = np.asarray(jax.vmap(lambda z: jax.hessian(problem.per_sample_loss)(th0, z))(problem.data))
+    Rg, Rh = np.asarray(jax.grad(problem.regularizer)(th0)), np.asarray(jax.hessian(problem.regularizer)(th0))
+    N = problem.N
     epochs = []
     for o in orders:
         idx = o.reshape(-1, m)
@@ -201,3 +209,21 @@ def test_bad_inputs(tiny, post):
     with pytest.raises(sim.DivergenceError, match="eta=1.5"):
         U, _ = bm.stiff_directions(tiny)
         bm.sample_chunk(tiny, "sgld_wor", 1.5, M_BATCH, post.theta0, jax.random.key(0), 0, 400, U, post.theta0)
+
+
+def test_kl_monte_carlo_halves(tiny, post):
+    """The halves are the theories of the first and the second half of the same epochs: the
+    second half equals a theory on its own (the dense brute force of those 8 epochs)."""
+    key, eta = jax.random.key(5), 0.2
+    r = bm.kl_monte_carlo(tiny, "sgld_wor", [eta], M_BATCH, key=key, n_samples=16, post=post)
+    full = bm.discrete_theory(tiny, "sgld_wor", eta, M_BATCH, key=key, n_samples=16, post=post)
+    assert r["kl"][0] == bayes.kl_bits(full, post)
+    # the first half: pairs 0..3 of the same orders; build them by brute force from 8 antithetic epochs
+    orders = np.asarray(jax.numpy.argsort(jax.random.uniform(key, (8, M_TINY)), axis=1))[:4]
+    mean, X = _dense_from_orders(tiny, post, "sgld_wor", eta, M_BATCH, orders)
+    h1 = bayes.StationaryGaussian("sgld_wor", eta, M_BATCH, "epoch", mean, post.Sigma + X, X, full.drift,
+                                  full.D, full.HD, "discrete")
+    assert abs(r["kl_h1"][0] / bayes.kl_bits(h1, post) - 1) < 1e-9
+    assert r["kl_debiased"][0] == 2 * r["kl"][0] - 0.5 * (r["kl_h1"][0] + r["kl_h2"][0])
+    with pytest.raises(ValueError, match="multiple of 4"):
+        bm.kl_monte_carlo(tiny, "sgld_wor", [eta], M_BATCH, n_samples=10, post=post)

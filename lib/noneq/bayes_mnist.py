@@ -58,6 +58,7 @@ __all__ = [
     "discrete_theory",
     "discrete_theories",
     "kl_curve",
+    "kl_monte_carlo",
     "stability_limit",
     "stiff_directions",
     "marginal",
@@ -315,7 +316,7 @@ def _state(problem, lm, post, algorithm, eta, m, Abar, bbar, FF, Q):
 
 
 def discrete_theories(problem, algorithm, etas, m, *, key=None, n_samples=256, post=None, mc=False,
-                      antithetic=True):
+                      antithetic=True, halves=False):
     """:func:`discrete_theory` at every learning rate of ``etas`` (E,), with one Monte Carlo
     pass over the ``n_samples`` random time units (the same minibatches for every eta).
     ``antithetic`` (WOR kinds): the epochs come in pairs, a random order of the batches and the
@@ -324,7 +325,9 @@ def discrete_theories(problem, algorithm, etas, m, *, key=None, n_samples=256, p
     -sum_k h_k g_k / 2 per pair, which cuts the Monte Carlo error of the mean shift (amplified by
     (I - Abar)^{-1} ~ 1/(eta n h_min) in the soft directions) by a factor ~ sqrt(n).
     ``antithetic=False`` draws the epochs of :func:`noneq.bayes.discrete_theory` (same key, same
-    minibatches). Returns
+    minibatches). ``halves=True`` (Monte Carlo kinds; n_samples a multiple of 4 with
+    ``antithetic``): also the states from the first and the second half of the samples, as a
+    tuple of three lists (see :func:`kl_monte_carlo`). Returns
     a list of :class:`noneq.bayes.StationaryGaussian`, or None where the chain is mean-square
     unstable (:class:`noneq.bayes.NoStationaryState`)."""
     check_algorithm(algorithm)
@@ -333,6 +336,8 @@ def discrete_theories(problem, algorithm, etas, m, *, key=None, n_samples=256, p
     post = posterior(problem) if post is None else post
     K, P, N = lm.K, lm.P, lm.K * lm.P
     out = []
+    if halves and algorithm == "sgld" and not mc:
+        raise ValueError("halves=True needs a Monte Carlo theory: not the closed form of sgld (use mc=True).")
     if algorithm == "sgld" and not mc:
         cov_u, cov_g = _wr_moments(problem)
         fpc = (lm.M - m) / (lm.M - 1)
@@ -348,6 +353,8 @@ def discrete_theories(problem, algorithm, etas, m, *, key=None, n_samples=256, p
     anti = validate.flag("antithetic", antithetic) and _wor(algorithm)
     if anti and S % 2:
         raise ValueError(f"n_samples must be even with antithetic=True (pairs of epochs), got {n_samples!r}.")
+    if halves and S % (4 if anti else 2):
+        raise ValueError(f"n_samples must be a multiple of {4 if anti else 2} with halves=True, got {n_samples!r}.")
     A, B, s = (np.asarray(x) for x in _unit_maps(jnp.asarray(lm.X), jnp.asarray(lm.R), jnp.asarray(lm.W0), lm.lam,
                                                   _orders(key, S // 2 if anti else S, lm.M), jnp.asarray(etas), m,
                                                   _wor(algorithm), step_noise, anti))
@@ -355,30 +362,37 @@ def discrete_theories(problem, algorithm, etas, m, *, key=None, n_samples=256, p
         A, B, s = (x.reshape((S,) + x.shape[2:]) for x in (A, B, s))
     if algorithm == "sgworld":
         c1, k1 = unit_correction(problem, m)
-    with np.errstate(over="ignore", invalid="ignore"):   # overflowing maps beyond the stability limit
-        for j, eta in enumerate(etas):
-            Aj, Bj = A[:, j], B[:, j]
-            if not (np.all(np.isfinite(Aj)) and np.all(np.isfinite(Bj)) and np.all(np.isfinite(s[:, j]))):
-                out.append(None)   # the epoch maps overflowed: far beyond the stability limit
-                continue
-            if algorithm == "sgld":      # known exactly: E[A] = I - eta h0, E[b] = -eta grad(L + R)(theta_0) = 0
-                Abar, bbar = np.eye(P) - eta * lm.h0, np.zeros((K, P))
-                F, E0 = Aj - Abar, Bj
-            else:
-                Abar, bbar = Aj.mean(axis=0), Bj.mean(axis=0)
-                F, E0 = Aj - Abar, Bj - bbar
-                if algorithm == "sgworld":
-                    Abar, bbar = Abar + eta ** 2 * k1, bbar + eta ** 2 * c1
-            FF = np.einsum("kab,kcd->acbd", F, F).reshape(P * P, P * P) / S
-            Mu = np.linalg.solve(np.eye(P) - Abar, bbar.T).T
-            e = (np.einsum("kp,sqp->sqk", Mu, F).transpose(0, 2, 1) + E0).reshape(S, N)   # vec(Mu F^T + e0)
-            Q = e.T @ e / S
-            if step_noise is None:
-                Q = Q + 2 * eta * (n if _wor(algorithm) else 1) * np.eye(N)
-            else:
-                Q = Q + np.kron(np.eye(K), s[:, j].mean(axis=0))
-            out.append(_maybe(problem, lm, post, algorithm, eta, m, Abar, bbar, FF, Q))
-    return out
+    def states(rows):
+        out = []
+        with np.errstate(over="ignore", invalid="ignore"):   # overflowing maps beyond the stability limit
+            for j, eta in enumerate(etas):
+                Aj, Bj, sj = A[rows, j], B[rows, j], s[rows, j]
+                if not (np.all(np.isfinite(Aj)) and np.all(np.isfinite(Bj)) and np.all(np.isfinite(sj))):
+                    out.append(None)   # the epoch maps overflowed: far beyond the stability limit
+                    continue
+                if algorithm == "sgld":      # known exactly: E[A] = I - eta h0, E[b] = -eta grad(L + R)(theta_0) = 0
+                    Abar, bbar = np.eye(P) - eta * lm.h0, np.zeros((K, P))
+                    F, E0 = Aj - Abar, Bj
+                else:
+                    Abar, bbar = Aj.mean(axis=0), Bj.mean(axis=0)
+                    F, E0 = Aj - Abar, Bj - bbar
+                    if algorithm == "sgworld":
+                        Abar, bbar = Abar + eta ** 2 * k1, bbar + eta ** 2 * c1
+                FF = np.einsum("kab,kcd->acbd", F, F).reshape(P * P, P * P) / len(Aj)
+                Mu = np.linalg.solve(np.eye(P) - Abar, bbar.T).T
+                e = (np.einsum("kp,sqp->sqk", Mu, F).transpose(0, 2, 1) + E0).reshape(len(Aj), N)   # vec(Mu F^T + e0)
+                Q = e.T @ e / len(Aj)
+                if step_noise is None:
+                    Q = Q + 2 * eta * (n if _wor(algorithm) else 1) * np.eye(N)
+                else:
+                    Q = Q + np.kron(np.eye(K), sj.mean(axis=0))
+                out.append(_maybe(problem, lm, post, algorithm, eta, m, Abar, bbar, FF, Q))
+        return out
+
+    if halves:
+        h = S // 2
+        return states(slice(None)), states(slice(0, h)), states(slice(h, None))
+    return states(slice(None))
 
 
 def _maybe(problem, lm, post, algorithm, eta, m, Abar, bbar, FF, Q):
@@ -433,6 +447,23 @@ def kl_curve(problem, algorithm, etas, m, *, key=None, n_samples=256, post=None)
     states = discrete_theories(problem, algorithm, etas, m, key=key, n_samples=n_samples, post=post)
     kl = np.array([np.inf if s is None else _kl_or_inf(s, post) for s in states])
     return bayes.KLCurve(algorithm, "discrete", np.atleast_1d(np.asarray(etas, dtype=np.float64)), kl)
+
+
+def kl_monte_carlo(problem, algorithm, etas, m, *, key=None, n_samples=256, post=None):
+    """The Monte Carlo error of the theory KL of the sampled kinds: the KL (bits, all N
+    dimensions) from all ``n_samples`` time units and from each half. The sampled moments
+    (E[e e^T], E[f (x) f]) carry noise ~ 1/sqrt(S) that adds a positive bias b ~ 1/S to the KL,
+    so ``kl_debiased`` = 2 KL_S - mean(KL_S/2) removes it to first order (as
+    :func:`noneq.bayes.simulated_kl` does for samples), and ``mc_se`` = |KL_h1 - KL_h2| / 2
+    estimates the standard error of KL_S. Returns a dict of arrays (E,): ``kl``, ``kl_h1``,
+    ``kl_h2``, ``kl_debiased``, ``mc_se`` (inf where unstable)."""
+    post = posterior(problem) if post is None else post
+    full, h1, h2 = discrete_theories(problem, algorithm, etas, m, key=key, n_samples=n_samples, post=post,
+                                     mc=(algorithm == "sgld"), halves=True)
+    kl, k1, k2 = (np.array([np.inf if s is None else _kl_or_inf(s, post) for s in sts]) for sts in (full, h1, h2))
+    with np.errstate(invalid="ignore"):
+        return {"kl": kl, "kl_h1": k1, "kl_h2": k2, "kl_debiased": 2 * kl - 0.5 * (k1 + k2),
+                "mc_se": 0.5 * np.abs(k1 - k2)}
 
 
 def _kl_or_inf(state, post):
