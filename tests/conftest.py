@@ -46,3 +46,12 @@ def noisy_comparison():
     S = T + se * rng.normal(size=T.shape)
     return A, T, np.triu(S) + np.triu(S, 1).T, se
 
+
+
+@pytest.fixture(scope="session")
+def linreg():
+    """The linearized regression network of Sec. 4.6 (Eq. 39) and its exact posterior (Eqs. 41-43)."""
+    from noneq import bayes, problems
+
+    problem = problems.linearized_regression()
+    return problem, bayes.posterior(problem)

@@ -75,8 +75,8 @@ def test_each_chapter_has_its_checks_module():
 
 
 #: the layers below the figures: equations (theory), engine (noneq.sim), measurement, validation
-COMPUTING = ["problems", "landscape", "noise", "ness", "stationary", "fokker_planck", "earthquake", "bayes", "bayes_mnist", "reference",
-             "minibatch", "mnist", "measure", "validate", "sim"]
+COMPUTING = ["problems", "landscape", "noise", "ness", "stationary", "fokker_planck", "earthquake", "bayes",
+             "bayes_mnist", "reference", "minibatch", "mnist", "measure", "validate", "sim"]
 #: what those layers may not import: plotting, the presentation modules, stored results (the input
 #: data sets of noneq.data, from which noneq.problems builds the problems, are allowed)
 PRESENTATION = {"matplotlib", "style", "twins", "widgets", "figures", "store", "scripts"}

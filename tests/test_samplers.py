@@ -4,30 +4,26 @@ import json
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from noneq import bayes, checks, measure, problems, sim, store  # noqa: E402
-from noneq.bayes import _chain_maps  # noqa: E402
-from noneq.data import DataError  # noqa: E402
-from noneq.figures import samplers as figures  # noqa: E402
-from noneq.scripts import samplers as script  # noqa: E402
+from noneq import bayes, checks, measure, sim, store
+from noneq.bayes import _chain_maps
+from noneq.data import DataError
+from noneq.figures import samplers as figures
+from noneq.scripts import samplers as script
 
 M_BATCH = 10
 
 
 @pytest.fixture(scope="module")
-def problem():
-    return problems.linearized_regression()
+def problem(linreg):
+    return linreg[0]
 
 
 @pytest.fixture(scope="module")
-def post(problem):
-    return bayes.posterior(problem)
+def post(linreg):
+    return linreg[1]
 
 
 def test_noise_accumulation_is_the_explicit_sum():
@@ -143,6 +139,8 @@ def test_widget_function_and_figures(problem, post):
     axes, kls = figures.plot_family_at(problem, 5e-6, M_BATCH, post=post)
     assert set(kls) == set(bayes.SAMPLERS) and kls["sgworld"] == np.inf
     assert all(np.isfinite(kls[a]) for a in bayes.FAMILY)
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots()
     c = bayes.kl_curve(problem, "sgld_wor", [1e-7, 1e-6], M_BATCH, theory="discrete", post=post)
     figures.plot_family_kl(ax, [c], full_batch=c)

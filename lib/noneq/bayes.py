@@ -56,6 +56,7 @@ __all__ = [
     "stability_limit",
     "make_algo",
     "simulated_kl",
+    "pooled_kl",
     "default_burn_in",
     "whitened",
 ]
@@ -623,6 +624,15 @@ def simulated_kl(problem, algorithm, eta, m, n_steps, key, *, replicas=8, burn_i
     means, covs, ns = np.array(means), np.array(covs), np.array(ns, dtype=float)
     if NOISE[algorithm] == "lm":   # the chain state is y; theta = y + sqrt(eta/2) z' (sim.langevin)
         covs = covs + 0.5 * eta * np.eye(problem.N)
+    return pooled_kl(algorithm, eta, means, covs, ns, post)
+
+
+def pooled_kl(algorithm, eta, means, covs, ns, post) -> SimulatedKL:
+    """The :class:`SimulatedKL` of R independent stationary runs with sample means ``means``
+    (R, N), covariances ``covs`` (R, N, N) (ddof = 1) and sample counts ``ns`` (R,): the KL
+    (Eq. 46, bits) of the pooled Gaussian, less the finite-sample bias
+    b = (mean_r KL_r - KL_pool)/(R - 1), with the standard error std(KL_r)/sqrt(R)."""
+    means, covs, ns = np.asarray(means), np.asarray(covs), np.asarray(ns, dtype=float)
     ntot = ns.sum()
     mean = (ns[:, None] * means).sum(axis=0) / ntot
     dm = means - mean

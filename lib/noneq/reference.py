@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from blackjax.sgmcmc.gradients import grad_estimator as _bj_grad_estimator
 
-from . import bayes, ness, noise, sim, validate
+from . import bayes, noise, sim, validate
 from .problems import check_problem
 
 __all__ = [
@@ -330,19 +330,8 @@ def blackjax_simulated_kl(problem, eta, m, n_steps, key, *, indices="iid", repli
     keys = jax.random.split(validate.prng_key(key), int(replicas))
     runs = [blackjax_sgld(problem, eta, m, n_steps, k, theta_init=post.theta0, indices=indices, burn_in=burn,
                           batches=1) for k in keys]
-    means = np.array([r.mean for r in runs])
-    covs = np.array([r.cov for r in runs])
-    ns = np.array([r.n_samples for r in runs], dtype=float)
-    ntot = ns.sum()
-    mean = (ns[:, None] * means).sum(axis=0) / ntot
-    dm = means - mean
-    cov = (((ns - 1)[:, None, None] * covs).sum(axis=0) + np.einsum("r,ra,rb->ab", ns, dm, dm)) / (ntot - 1)
-    kl_r = np.array([float(ness.kl_gaussian_bits(c, post.Sigma, mu, post.theta0)) for c, mu in zip(covs, means)])
-    kl_pool = float(ness.kl_gaussian_bits(cov, post.Sigma, mean, post.theta0))
-    R = len(kl_r)
-    bias = (kl_r.mean() - kl_pool) / (R - 1)
-    return bayes.SimulatedKL(f"sgld (BlackJAX, {indices} indices)", eta, kl_pool - bias,
-                             float(kl_r.std(ddof=1) / np.sqrt(R)), float(bias), kl_pool, kl_r, mean, cov, int(ntot))
+    return bayes.pooled_kl(f"sgld (BlackJAX, {indices} indices)", eta, [r.mean for r in runs], [r.cov for r in runs],
+                           [r.n_samples for r in runs], post)
 
 
 class DirectionComparison(NamedTuple):

@@ -97,3 +97,59 @@ def stored(name, folder=None):
     out = f"data/{name}" if folder is None else str(folder)
     return store.load(name if folder is None else pathlib.Path(folder), f"{name}.npz",
                       regenerate=f"python -m noneq.scripts.{name} --out {out}")
+
+
+# ---------------------------------------------------------------------------------------------
+# stationary KL runs on the linearized regression network (scripts sgworld and samplers)
+# ---------------------------------------------------------------------------------------------
+def kl_points(points, replicas, m, root, log):
+    """For each (algorithm, eta, SGD steps per replica) of ``points`` (point i with key
+    jax.random.fold_in(root, i)), :func:`noneq.bayes.simulated_kl` of ``replicas`` runs on the
+    linearized regression network with minibatch size ``m``. Returns (problem, posterior,
+    rows [(SimulatedKL, steps)], wall times {"<alg>_<eta>_s": seconds})."""
+    import jax
+
+    from noneq import bayes, problems
+
+    p = problems.linearized_regression()
+    post = bayes.posterior(p)
+    rows, times = [], {}
+    for i, (alg, eta, steps) in enumerate(points):
+        t = time.time()
+        s = bayes.simulated_kl(p, alg, eta, m, steps, jax.random.fold_in(root, i), replicas=replicas, post=post)
+        times[f"{alg}_{eta:g}_s"] = round(time.time() - t, 1)
+        log(f"{alg:12s} eta={eta:g}: KL = {s.kl:.4g} +- {s.sem:.2g} bits (bias {s.bias:.2g}) "
+            f"in {times[f'{alg}_{eta:g}_s']} s")
+        rows.append((s, steps))
+    return p, post, rows, times
+
+
+def kl_arrays(rows):
+    """The stored arrays of the rows of :func:`kl_points`, one entry per point."""
+    import numpy as np
+
+    sims = [r[0] for r in rows]
+    return {
+        "algorithm": np.array([s.algorithm for s in sims]),
+        "eta": np.array([s.eta for s in sims]),
+        "kl": np.array([s.kl for s in sims]),
+        "sem": np.array([s.sem for s in sims]),
+        "bias": np.array([s.bias for s in sims]),
+        "kl_raw": np.array([s.kl_raw for s in sims]),
+        "kl_replicas": np.array([s.kl_replicas for s in sims]),
+        "mean": np.array([s.mean for s in sims]),
+        "cov": np.array([s.cov for s in sims]),
+        "n_samples": np.array([s.n_samples for s in sims]),
+        "steps": np.array([r[1] for r in rows]),
+    }
+
+
+def kl_list(z):
+    """The :class:`noneq.bayes.SimulatedKL` s of the stored arrays ``z`` of :func:`kl_arrays`."""
+    from noneq import bayes
+
+    return [bayes.SimulatedKL(str(alg), float(eta), float(kl), float(se), float(b), float(raw), krep, mu, cv,
+                              int(ns))
+            for alg, eta, kl, se, b, raw, krep, mu, cv, ns in zip(
+                z["algorithm"], z["eta"], z["kl"], z["sem"], z["bias"], z["kl_raw"], z["kl_replicas"],
+                z["mean"], z["cov"], z["n_samples"])]

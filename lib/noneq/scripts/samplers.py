@@ -82,20 +82,10 @@ def run(params, seed, log=lambda s: print(s, flush=True)):
     """All points and timings; returns (arrays dict, wall times dict)."""
     import jax
 
-    from noneq import problems, reference
+    from noneq import reference
 
-    p = problems.linearized_regression()
-    post = bayes.posterior(p)
     root = jax.random.key(seed)
-    rows, times = [], {}
-    for i, (alg, eta, steps) in enumerate(params["points"]):
-        t = time.time()
-        s = bayes.simulated_kl(p, alg, eta, M_BATCH, steps, jax.random.fold_in(root, i),
-                               replicas=params["replicas"], post=post)
-        times[f"{alg}_{eta:g}_s"] = round(time.time() - t, 1)
-        log(f"{alg:12s} eta={eta:g}: KL = {s.kl:.4g} +- {s.sem:.2g} bits (bias {s.bias:.2g}) "
-            f"in {times[f'{alg}_{eta:g}_s']} s")
-        rows.append((s, steps))
+    p, post, rows, times = _common.kl_points(params["points"], params["replicas"], M_BATCH, root, log)
     per_epoch = []
     for j, alg in enumerate(params["timing"]):
         per_epoch.append(epoch_time(p, alg, params["timing_eta"], params["timing_epochs"],
@@ -114,19 +104,8 @@ def run(params, seed, log=lambda s: print(s, flush=True)):
         times[f"{method}_{eta:g}_s"] = round(time.time() - t, 1)
         log(f"{method:18s} eta={eta:g}: KL = {s.kl:.4g} +- {s.sem:.2g} bits in {times[f'{method}_{eta:g}_s']} s")
         bj.append(s)
-    sims = [r[0] for r in rows]
     arrays = {
-        "algorithm": np.array([s.algorithm for s in sims]),
-        "eta": np.array([s.eta for s in sims]),
-        "kl": np.array([s.kl for s in sims]),
-        "sem": np.array([s.sem for s in sims]),
-        "bias": np.array([s.bias for s in sims]),
-        "kl_raw": np.array([s.kl_raw for s in sims]),
-        "kl_replicas": np.array([s.kl_replicas for s in sims]),
-        "mean": np.array([s.mean for s in sims]),
-        "cov": np.array([s.cov for s in sims]),
-        "n_samples": np.array([s.n_samples for s in sims]),
-        "steps": np.array([r[1] for r in rows]),
+        **_common.kl_arrays(rows),
         "bj_method": np.array([m for m, _, _ in params["blackjax"]]),
         "bj_eta": np.array([s.eta for s in bj]),
         "bj_kl": np.array([s.kl for s in bj]),
@@ -165,10 +144,7 @@ def load(folder=None):
     """
     stored = _common.stored("samplers", folder)
     z = stored.arrays
-    sims = [bayes.SimulatedKL(str(alg), float(eta), float(kl), float(se), float(b), float(raw), krep, mu, cv, int(ns))
-            for alg, eta, kl, se, b, raw, krep, mu, cv, ns in zip(
-                z["algorithm"], z["eta"], z["kl"], z["sem"], z["bias"], z["kl_raw"], z["kl_replicas"],
-                z["mean"], z["cov"], z["n_samples"])]
+    sims = _common.kl_list(z)
     s_per_epoch = {str(a): float(t) for a, t in zip(z["timing_algorithm"], z["timing_s_per_epoch"])}
     blackjax = [dict(method=str(mt), eta=float(e), kl=float(k), sem=float(se), steps=int(st))
                 for mt, e, k, se, st in zip(z["bj_method"], z["bj_eta"], z["bj_kl"], z["bj_sem"], z["bj_steps"])]

@@ -21,11 +21,8 @@ version, wall times, date, checksum). ``--small`` runs a tiny version (seconds) 
 """
 from __future__ import annotations
 
-import time
 
-import numpy as np
 
-from .. import bayes
 from . import _common
 
 M_BATCH = 10
@@ -44,35 +41,8 @@ def run(params, seed, log=lambda s: print(s, flush=True)):
     """All points; returns (arrays dict, wall times dict)."""
     import jax
 
-    from noneq import bayes, problems
-
-    p = problems.linearized_regression()
-    post = bayes.posterior(p)
-    root = jax.random.key(seed)
-    rows, times = [], {}
-    for i, (alg, eta, steps) in enumerate(params["points"]):
-        t = time.time()
-        s = bayes.simulated_kl(p, alg, eta, M_BATCH, steps, jax.random.fold_in(root, i),
-                               replicas=params["replicas"], post=post)
-        times[f"{alg}_{eta:g}_s"] = round(time.time() - t, 1)
-        log(f"{alg:11s} eta={eta:g}: KL = {s.kl:.4g} +- {s.sem:.2g} bits (bias {s.bias:.2g}) "
-            f"in {times[f'{alg}_{eta:g}_s']} s")
-        rows.append((s, steps))
-    sims = [r[0] for r in rows]
-    arrays = {
-        "algorithm": np.array([s.algorithm for s in sims]),
-        "eta": np.array([s.eta for s in sims]),
-        "kl": np.array([s.kl for s in sims]),
-        "sem": np.array([s.sem for s in sims]),
-        "bias": np.array([s.bias for s in sims]),
-        "kl_raw": np.array([s.kl_raw for s in sims]),
-        "kl_replicas": np.array([s.kl_replicas for s in sims]),
-        "mean": np.array([s.mean for s in sims]),
-        "cov": np.array([s.cov for s in sims]),
-        "n_samples": np.array([s.n_samples for s in sims]),
-        "steps": np.array([r[1] for r in rows]),
-    }
-    return arrays, times
+    _, _, rows, times = _common.kl_points(params["points"], params["replicas"], M_BATCH, jax.random.key(seed), log)
+    return _common.kl_arrays(rows), times
 
 
 def main(argv=None) -> int:
@@ -94,11 +64,7 @@ def load(folder=None):
     regenerates it (about 10 minutes).
     """
     stored = _common.stored("sgworld", folder)
-    z = stored.arrays
-    sims = [bayes.SimulatedKL(str(alg), float(eta), float(kl), float(se), float(b), float(raw), krep, mu, cv, int(ns))
-            for alg, eta, kl, se, b, raw, krep, mu, cv, ns in zip(
-                z["algorithm"], z["eta"], z["kl"], z["sem"], z["bias"], z["kl_raw"], z["kl_replicas"],
-                z["mean"], z["cov"], z["n_samples"])]
+    sims = _common.kl_list(stored.arrays)
     return {"sims": sims, "provenance": stored.provenance}
 
 
