@@ -708,13 +708,15 @@ def relaxation_units(state):
 # everything stored, in one call
 # ---------------------------------------------------------------------------------------------
 def sampler_table(*, small=False, key=None, algorithms=ALGORITHMS, target_kl=1e-3, fractions=(0.1, 0.5),
-                  sim_seconds=None, progress=None):
+                  sim_seconds=None, n_mc=None, progress=None):
     """All numbers of the MNIST sampler comparison as a dict of arrays.
 
     ``small=True``: the first 600 training images, m = 20, few samples (seconds, for tests).
     Otherwise the full problem (M = 60000, m = 100, n = 600): some 20 minutes on 2 cores.
     Each simulation runs 4 replicas for about ``sim_seconds`` (default 60 s full, 1 s small)
-    at the learning rates ``fractions`` x the stability limit.
+    at the learning rates ``fractions`` x the stability limit. ``n_mc``: Monte Carlo time units
+    of the theory (default 64 full, 16 small; a multiple of 4); the theory KL of sgld_wor and
+    sgld_wor_lm is Monte-Carlo limited (:func:`kl_monte_carlo`), use 256 for stored results.
 
     Keys (A algorithms, E learning rates of the KL curve, S = len(fractions), k directions):
     ``algorithms`` (A,), ``etas`` (E,), ``kl`` (A, E) the theory KL (bits, all N dimensions, inf
@@ -725,19 +727,27 @@ def sampler_table(*, small=False, key=None, algorithms=ALGORITHMS, target_kl=1e-
     measured wall times, ``seconds_per_effective`` (A,) = tau x seconds per unit, ``sim_etas``
     (A, S), ``x_theory``/``x_sim``/``x_se`` (A, S, k), ``kl_marg_theory``/``kl_marg_sim``/
     ``kl_marg_se`` (A, S) the KL of the k-dim marginal, ``n_sim`` (A, S) samples,
-    ``sim_seconds`` (A, S), ``stiff_h`` (k,), ``m``, ``M``, ``target_kl``, ``n_mc``.
+    ``sim_seconds`` (A, S), ``stiff_h`` (k,), ``m``, ``M``, ``target_kl``, ``n_mc``;
+    ``kl_debiased``, ``kl_mc_se`` (A, E) from :func:`kl_monte_carlo` (equal to ``kl`` and 0 for
+    the closed-form sgld).
     """
     from .problems import mnist_linear
 
     key = validate.prng_key(jax.random.key(20261201) if key is None else key)
     say = progress or (lambda msg: None)
     if small:
-        problem, m, n_mc, reps, budget = mnist_linear(n_train=600), 20, 16, 2, 1.0
+        problem, m, n_mc0, reps, budget = mnist_linear(n_train=600), 20, 16, 2, 1.0
         etas = np.geomspace(1e-3, 0.3, 4)
     else:
-        problem, m, n_mc, reps, budget = mnist_linear(), 100, 64, 4, 60.0
+        problem, m, n_mc0, reps, budget = mnist_linear(), 100, 64, 4, 60.0
         etas = np.geomspace(1e-6, 0.3, 12)
     budget = budget if sim_seconds is None else validate.positive("sim_seconds", sim_seconds)
+    if n_mc is None:
+        n_mc = n_mc0
+    else:
+        n_mc = validate.integer("n_mc", n_mc, 4)
+        if n_mc % 4:
+            raise ValueError(f"n_mc must be a multiple of 4 (antithetic pairs, two halves), got {n_mc!r}.")
     algorithms = tuple(check_algorithm(a) for a in algorithms)
     fractions = np.asarray(fractions, dtype=float)
     if fractions.ndim != 1 or not np.all((fractions > 0) & (fractions < 1)):
@@ -749,12 +759,18 @@ def sampler_table(*, small=False, key=None, algorithms=ALGORITHMS, target_kl=1e-
     out = {"algorithms": np.array(algorithms), "etas": etas, "m": m, "M": problem.M, "target_kl": target_kl,
            "stiff_h": h_stiff, "n_mc": n_mc}
     kl = np.full((A, len(etas)), np.inf)
+    kl_deb, kl_se = np.full((A, len(etas)), np.inf), np.zeros((A, len(etas)))
     lo_hi = np.zeros((A, 2))
     eta_t, kl_t, tau, spu = (np.full(A, np.nan) for _ in range(4))
     h_max = np.linalg.eigvalsh(post.H)[-1]
     for i, alg in enumerate(algorithms):
         say(f"{alg}: KL curve")
         kl[i] = kl_curve(problem, alg, etas, m, key=k_theory, n_samples=n_mc, post=post).kl
+        if alg == "sgld":
+            kl_deb[i] = kl[i]
+        else:
+            r = kl_monte_carlo(problem, alg, etas, m, key=k_theory, n_samples=n_mc, post=post)
+            kl_deb[i], kl_se[i] = r["kl_debiased"], r["mc_se"]
         say(f"{alg}: stability")
         lo_hi[i] = stability_limit(problem, alg, m, eta_lo=etas[0], eta_hi=3.0 / h_max, points=8,
                                    key=k_theory, n_samples=n_mc // 2, rounds=2 if small else 3)
@@ -769,7 +785,7 @@ def sampler_table(*, small=False, key=None, algorithms=ALGORITHMS, target_kl=1e-
             tau[i] = relaxation_units(st)
     n_e = problem.M // m
     steps = np.array([n_e if _wor(a) else 1 for a in algorithms], dtype=float)
-    out.update(kl=kl, stable_lo=lo_hi[:, 0], stable_hi=lo_hi[:, 1], eta_target=eta_t, kl_at_target=kl_t,
+    out.update(kl=kl, kl_debiased=kl_deb, kl_mc_se=kl_se, stable_lo=lo_hi[:, 0], stable_hi=lo_hi[:, 1], eta_target=eta_t, kl_at_target=kl_t,
                tau_units=tau, seconds_per_unit=spu, seconds_per_step=spu / steps, seconds_per_effective=tau * spu)
     sim_etas = lo_hi[:, :1] * fractions[None, :]
     res = {k: np.full((A, len(fractions), len(h_stiff)), np.nan) for k in ("x_theory", "x_sim", "x_se")}
