@@ -71,10 +71,10 @@ __all__ = [
 ]
 
 ALGORITHMS = ("sgld", "sgworld", "sgworld_nc", "sgld_wor", "sgld_wor_lm")
-LABELS = {"sgld": "SGLD", "sgworld": "SGWORLD", "sgworld_nc": "SGWORLD without correction",
-          "sgld_wor": "SGLD with WOR batches", "sgld_wor_lm": "SGLD-WOR, Leimkuhler-Matthews noise"}
-#: per-step noise of the epoch kinds: None (one sqrt(2 eta n) z per epoch), "em" (sqrt(2 eta) z_k), "lm"
-_STEP_NOISE = {"sgworld": None, "sgworld_nc": None, "sgld_wor": "em", "sgld_wor_lm": "lm"}
+LABELS = {a: bayes.LABELS[a] for a in ALGORITHMS}
+#: per-step noise of the epoch kinds, from bayes.NOISE: None (one sqrt(2 eta n) z per epoch),
+#: "em" (sqrt(2 eta) z_k), "lm"
+_STEP_NOISE = {a: {"epoch": None, "step": "em", "lm": "lm"}[bayes.NOISE[a]] for a in ALGORITHMS if a != "sgld"}
 
 
 def check_algorithm(algorithm):
