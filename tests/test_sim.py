@@ -250,6 +250,30 @@ def test_records_longer_than_a_chunk_are_split(reg, kind):
     np.testing.assert_array_equal(e1.theta_final, e2.theta_final)
 
 
+def test_chunks_divide_the_records_so_one_compiled_call_runs_them_all(reg):
+    # 10_000 records with room for 32 per chunk: chunks of 25 (a divisor) instead of 312 of 32
+    # and a masked remainder, which would compile a second call; the numbers do not depend on
+    # how the run is cut into chunks
+    prob, th0 = reg
+    algo = sim.wr(prob, 1e-6, 10)
+    cs = 20 * 32  # the case measured in the sgd_wr chapter (Fig. 1C live ensemble)
+    calls = sim.driver.chunk_calls(prob, algo, 200_000, 20, 64, cs)
+    assert {(R, kk, masked) for _, R, kk, _, masked in calls} == {(25, 20, False)}
+    assert sum(take for *_, take, _ in calls) == 10_000
+    assert [s0 for s0, *_ in calls] == list(range(0, 200_000, 500))
+    # no divisor in [R/2, R): the power of two and one masked last chunk, as before
+    calls = sim.driver.chunk_calls(prob, algo, 20 * 1009, 20, 64, cs)
+    assert {(R, masked) for _, R, _, _, masked in calls} == {(32, False), (32, True)}
+    keys = jax.random.split(KEY, 3)
+    plans = {}
+    for cs in (20 * 8, 20 * 32):  # 49 records: 7 unmasked chunks of 7, or 2 of 32 (one masked)
+        plans[cs] = {(R, masked) for _, R, _, _, masked in sim.driver.chunk_calls(prob, algo, 20 * 49, 20, 3, cs)}
+    assert plans == {20 * 8: {(7, False)}, 20 * 32: {(32, False), (32, True)}}
+    e1, e2 = (sim.ensemble_loss(prob, algo, th0 + 1e-3, 20 * 49, keys, record_every=20, chunk_steps=cs) for cs in plans)
+    np.testing.assert_array_equal(e1.loss, e2.loss)
+    np.testing.assert_array_equal(e1.theta_final, e2.theta_final)
+
+
 @pytest.mark.parametrize("kind", ["wr", "wor"])
 def test_m_equal_M_is_gradient_descent(reg, kind):
     prob, th0 = reg
