@@ -261,14 +261,14 @@ def test_chunks_divide_the_records_so_one_compiled_call_runs_them_all(reg):
     assert {(R, kk, masked) for _, R, kk, _, masked in calls} == {(25, 20, False)}
     assert sum(take for *_, take, _ in calls) == 10_000
     assert [s0 for s0, *_ in calls] == list(range(0, 200_000, 500))
-    # no divisor in [R/2, R): the power of two and one masked last chunk, as before
-    calls = sim.driver.chunk_calls(prob, algo, 20 * 1009, 20, 64, cs)
+    # no divisor in [R/2, R) and more than 32 chunks: the power of two and one masked last chunk
+    calls = sim.driver.chunk_calls(prob, algo, 20 * 2039, 20, 64, cs)
     assert {(R, masked) for _, R, _, _, masked in calls} == {(32, False), (32, True)}
     keys = jax.random.split(KEY, 3)
     plans = {}
-    for cs in (20 * 8, 20 * 32):  # 49 records: 7 unmasked chunks of 7, or 2 of 32 (one masked)
+    for cs in (20 * 8, 20 * 32):  # 49 records: 7 unmasked chunks of 7, or 2 masked ones of 32
         plans[cs] = {(R, masked) for _, R, _, _, masked in sim.driver.chunk_calls(prob, algo, 20 * 49, 20, 3, cs)}
-    assert plans == {20 * 8: {(7, False)}, 20 * 32: {(32, False), (32, True)}}
+    assert plans == {20 * 8: {(7, False)}, 20 * 32: {(32, True)}}
     e1, e2 = (sim.ensemble_loss(prob, algo, th0 + 1e-3, 20 * 49, keys, record_every=20, chunk_steps=cs) for cs in plans)
     np.testing.assert_array_equal(e1.loss, e2.loss)
     np.testing.assert_array_equal(e1.theta_final, e2.theta_final)
@@ -579,3 +579,29 @@ def test_engine_reproduces_its_reference_values(reg):
     np.testing.assert_allclose(ent, ref["stationary_entropy"], rtol=1e-8)
     np.testing.assert_array_equal(sim.wr_batches(key, 200, 10, 20), ref["wr_batches"])
     np.testing.assert_array_equal(sim.wor_epoch(key, 200, 10, 2), ref["wor_epoch"])
+
+
+@pytest.mark.parametrize("kind", ["wr", "wor"])
+def test_short_runs_compile_one_masked_chunk_with_the_same_numbers(reg, kind, monkeypatch):
+    # a run of a few chunks that ends inside the last one runs every chunk masked (one compiled
+    # call instead of two, seconds on one core); masking a chunk that lies inside the run changes
+    # no number: the same statistics and records as with the unmasked calls
+    prob, th0 = reg
+    algo = getattr(sim, kind)(prob, 1e-6, 10)
+    ne = algo.epoch_steps
+    n, cs = 1000 * ne + 7 * ne, 256 * ne
+    assert sim.driver.mask_all(1007, 256) and not sim.driver.mask_all(1024, 256)
+    assert not sim.driver.mask_all(1007 * 64, 256)  # many chunks: the unmasked call, then a masked one
+    calls = sim.driver.chunk_calls(prob, algo, 1007, 1, 1, cs)
+    assert {masked for *_, masked in calls} == {True}
+    runs = []
+    for limit in (sim.driver.MASK_ALL_CHUNKS, 0):
+        monkeypatch.setattr(sim.driver, "MASK_ALL_CHUNKS", limit)
+        st = sim.stationary(prob, algo, th0 + 1e-3, n, KEY, theta_ref=th0, burn_in=100 * ne, chunk_steps=cs,
+                            batches=2)
+        tr = sim.trajectory(prob, algo, th0 + 1e-3, n, KEY, record_every=ne, chunk_steps=cs)
+        runs.append((st, tr))
+    (a, ta), (b, tb) = runs
+    for field in ("mean", "cov", "area_rate", "mean_sem", "cov_sem", "theta_final"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    np.testing.assert_array_equal(ta.theta, tb.theta)

@@ -20,7 +20,7 @@ from .algorithms import Algorithm, sample_step
 from .samplers import draw
 
 __all__ = ["DivergenceError", "Trajectory", "Ensemble", "trajectory", "ensemble_loss", "use_cpu_cores",
-           "random_inputs", "run_chunk", "records_per_chunk", "chunk_calls", "shard_runs", "check_algorithm",
+           "random_inputs", "run_chunk", "records_per_chunk", "dividing_chunk", "mask_all", "chunk_calls", "shard_runs", "check_algorithm",
            "check_steps", "check_bound", "check_start", "record_plan", "output_bytes", "first_bad", "raise_divergence"]
 
 #: default divergence bound on max |theta|
@@ -208,15 +208,40 @@ def records_per_chunk(problem, algo, n_records, k, runs, chunk_steps, multiple=1
     return units * multiple
 
 
+def dividing_chunk(n, R):
+    """The chunk length for ``n`` units cut into chunks of at most ``R``: ``R`` itself when it
+    divides ``n``, else the largest divisor of ``n`` between R/2 and R, else ``R``. Chunks that
+    divide the run need no masked last chunk, whose separate compilation costs seconds on one
+    core (2-4 s for the regression ensembles of Fig. 1C). Records do not depend on the
+    chunking; the streaming statistics of :func:`noneq.sim.stationary` do (their batch means
+    are made of chunks), so they keep their chunks and use :func:`mask_all` instead."""
+    if n % R == 0:
+        return R
+    return next((d for d in range(R - 1, R // 2 - 1, -1) if n % d == 0), R)
+
+
+#: a run of at most this many chunks that ends inside its last chunk runs every chunk masked
+MASK_ALL_CHUNKS = 32
+
+
+def mask_all(n, S):
+    """True when a run of ``n`` units in chunks of ``S`` should run every chunk through the
+    masked compiled call: it ends inside its last chunk and has at most
+    :data:`MASK_ALL_CHUNKS` chunks. Compiling the unmasked variant as well would cost more
+    (seconds) than the masking select saves (about 7% of a step); a masked chunk that runs
+    entirely inside the run gives the same numbers as an unmasked one."""
+    return n % S != 0 and -(-n // S) <= MASK_ALL_CHUNKS
+
+
 def chunk_calls(problem, algo, n, k, runs, chunk_steps):
     """The compiled calls that run n samples recorded every k: a list of
     (s0, R, kk, take, masked), each running R records of kk samples from sample s0, keeping the
     first ``take`` records of its output (0: the call ends inside a record), ``masked`` when it
-    runs past sample n (see :func:`_scan_records`).
+    runs past sample n, or for every call of a short run (:func:`mask_all`; see
+    :func:`_scan_records`).
 
-    Normally kk = k and R from :func:`records_per_chunk`, or the largest divisor of the number
-    of records between R/2 and R when R does not divide it (every chunk then runs through one
-    compiled call, with no masked last chunk to compile). When one record of k samples does
+    Normally kk = k and R from :func:`records_per_chunk`, or :func:`dividing_chunk` of it (every
+    chunk then runs through one compiled call, with no masked last chunk to compile). When one record of k samples does
     not fit the memory budget (``RECORD_BYTES``, or ``chunk_steps`` when given; a large
     ``record_every``, many runs), each record is split into
     calls of a power-of-two ``sub`` samples plus one call for the remainder k mod sub, and only
@@ -228,13 +253,11 @@ def chunk_calls(problem, algo, n, k, runs, chunk_steps):
     n_rec = -(-n // k)
     if k <= max(whole, 1):
         R = records_per_chunk(problem, algo, n_rec, k, runs, chunk_steps)
-        if n_rec % R and n % k == 0:
-            # a last, partial chunk needs a second (masked) compiled call, which costs seconds
-            # (the regression ensemble of Fig. 1C: 2.4 s WR, 3.7 s WOR on one core); a divisor
-            # of n_rec down to R/2 runs every chunk unmasked through one compiled call
-            R = next((d for d in range(R - 1, R // 2 - 1, -1) if n_rec % d == 0), R)
+        if n % k == 0:
+            R = dividing_chunk(n_rec, R)
         calls = [(c * R * k, R, k, min(R, n_rec - c * R)) for c in range(-(-n_rec // R))]
-        return [(s0, R_, kk, take, s0 + R_ * kk > n) for s0, R_, kk, take in calls]
+        every = mask_all(n, R * k)
+        return [(s0, R_, kk, take, every or s0 + R_ * kk > n) for s0, R_, kk, take in calls]
     sub = 1 << (max(cap, 1).bit_length() - 1)
     calls = []
     for r in range(n_rec):
