@@ -115,14 +115,17 @@ def test_the_import_check_sees_plotting(tmp_path):
 
 
 def test_chapter_names_line_up():
-    """The figures, the data script and the data folder of a chapter are named like the chapter;
-    every chapter that draws has a figures module, every stored result a loader next to its script."""
+    """The figures, the data script and the data folder of a chapter are named like the chapter
+    (a chapter with two stored results: the second script is <chapter>_<part>, e.g.
+    samplers_mnist); every chapter that draws has a figures module, every stored result a loader
+    next to its script."""
     root = LIB.parents[1]
     chapters = {p.stem for p in (root / "chapters").glob("*.md")}
     figures = {p.stem for p in (LIB / "figures").glob("*.py")} - {"__init__", "common"}
     scripts = {p.stem for p in (LIB / "scripts").glob("*.py")} - {"__init__", "_common", "make_mnist7x7"}
     folders = {p.name for p in (root / "data").iterdir() if (p / "PROVENANCE.json").is_file()}
-    assert figures <= chapters and scripts <= chapters, (figures - chapters, scripts - chapters)
+    parts = {s for s in scripts if s not in chapters and s.rsplit("_", 1)[0] in chapters}
+    assert figures <= chapters and scripts - parts <= chapters, (figures - chapters, scripts - chapters - parts)
     assert folders - {"paper-regression", "mnist7x7"} == scripts, "a data folder and its script differ in name"
     for name in scripts:
         text = (LIB / "scripts" / f"{name}.py").read_text()

@@ -13,7 +13,7 @@ import pytest
 
 import noneq
 from noneq import data, store
-from noneq.scripts import earthquake, mnist, ness_sgd, samplers, sgd_wr, sgworld
+from noneq.scripts import earthquake, mnist, ness_sgd, samplers, samplers_mnist, sgd_wr, sgworld
 from noneq.data import DataError
 
 DATA = data.data_dir()
@@ -41,6 +41,7 @@ RESULTS = [
     ("ness_sgd", "ness_sgd.npz", "wr_cov", ness_sgd.load),
     ("mnist", "mnist.npz", "wr_sigma", mnist.load),
     ("samplers", "samplers.npz", "kl", samplers.load),
+    ("samplers_mnist", "samplers_mnist.npz", "kl", samplers_mnist.load),
 ]
 IDS = [f"{r[0]}/{r[1]}" for r in RESULTS]
 

@@ -712,7 +712,8 @@ def sampler_table(*, small=False, key=None, algorithms=ALGORITHMS, target_kl=1e-
     """All numbers of the MNIST sampler comparison as a dict of arrays.
 
     ``small=True``: the first 600 training images, m = 20, few samples (seconds, for tests).
-    Otherwise the full problem (M = 60000, m = 100, n = 600): some 20 minutes on 2 cores.
+    Otherwise the full problem (M = 60000, m = 100, n = 600): some 20 minutes on 2 cores (37 with
+    n_mc = 256).
     Each simulation runs 4 replicas for about ``sim_seconds`` (default 60 s full, 1 s small)
     at the learning rates ``fractions`` x the stability limit. ``n_mc``: Monte Carlo time units
     of the theory (default 64 full, 16 small; a multiple of 4); the theory KL of sgld_wor and

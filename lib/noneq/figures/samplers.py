@@ -120,3 +120,41 @@ def plot_family_at(problem, eta=1e-7, m=10, *, algorithms=bayes.SAMPLERS, curves
     ax2.set_xlabel(r"learning rate $\eta$")
     ax2.set_ylabel(r"$D_{\mathrm{KL}}$ (bits)")
     return axes, kls
+
+
+def plot_mnist_family(axes, stored):
+    """The sampler family on the exact MNIST posterior (stored by ``noneq.scripts.samplers_mnist``,
+    a dict of its arrays). Top: the KL (bits, all N = 490 dimensions) of each sampler's exact
+    discrete-chain stationary state against eta, log-log, where the Monte Carlo theory resolves
+    it (debiased KL above two Monte Carlo s.e.: markers on the line); elsewhere the raw Monte
+    Carlo KL, which its positive bias makes an upper bound (arrows, the line broken). A
+    tick at the top marks where each chain becomes unstable. Bottom: the KL of the marginal on
+    the 10 stiffest directions, simulation (2 s.e.) against theory, at 0.1 and 0.5 of each
+    stability limit (open and filled markers), with the diagonal. Returns ``axes``."""
+    ax1, ax2 = axes
+    algs = [str(a) for a in stored["algorithms"]]
+    etas = np.asarray(stored["etas"])
+    for i, alg in enumerate(algs):
+        kl, se, raw = (np.asarray(stored[k][i]) for k in ("kl_debiased", "kl_mc_se", "kl"))
+        ok = np.isfinite(kl) & (kl > 2 * se) & (kl > 0)
+        # the line stops where the theory is not resolved (nan breaks it)
+        ax1.loglog(etas, np.where(ok, kl, np.nan), "-", marker=MARKERS[alg], ms=4, color=COLORS[alg], lw=1.4,
+                   label=bayes.LABELS[alg])
+        bound = ~ok & np.isfinite(raw) & (raw > 0)
+        if bound.any():
+            ax1.loglog(etas[bound], raw[bound], ls="none", marker=r"$\downarrow$", ms=9, color=COLORS[alg])
+        ax1.plot([stored["stable_hi"][i]], [1.0], marker="|", ms=14, mew=2, color=COLORS[alg],
+                 transform=ax1.get_xaxis_transform(), clip_on=False)
+    ax1.set_xlabel(r"learning rate $\eta$ (ticks at the top: stability limits)")
+    ax1.set_ylabel(r"$D_{\mathrm{KL}}(P^s\,\|\,\mathcal{P}_{\mathrm{po}})$ (bits)")
+    th, sim, se = (np.asarray(stored[k]) for k in ("kl_marg_theory", "kl_marg_sim", "kl_marg_se"))
+    for i, alg in enumerate(algs):
+        for j in range(th.shape[1]):
+            err = [[min(2 * se[i, j], 0.999 * sim[i, j])], [2 * se[i, j]]]  # log axis: stop above 0
+            ax2.errorbar([th[i, j]], [sim[i, j]], yerr=err, fmt=MARKERS[alg], color=COLORS[alg],
+                         mfc=COLORS[alg] if j else "white", mec=COLORS[alg], ms=6, capsize=2)
+    lo, hi = np.nanmin(th) / 2, np.nanmax(th) * 2
+    ax2.loglog([lo, hi], [lo, hi], "-", color="0.5", lw=0.8, zorder=0)
+    ax2.set_xlabel("theory: KL of the 10-direction marginal (bits)")
+    ax2.set_ylabel("simulation (bits)")
+    return axes
