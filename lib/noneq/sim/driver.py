@@ -20,8 +20,8 @@ from .algorithms import Algorithm, sample_step
 from .samplers import draw
 
 __all__ = ["DivergenceError", "Trajectory", "Ensemble", "trajectory", "ensemble_loss", "use_cpu_cores",
-           "random_inputs", "run_chunk", "records_per_chunk", "dividing_chunk", "mask_all", "chunk_calls", "shard_runs", "check_algorithm",
-           "check_steps", "check_bound", "check_start", "record_plan", "output_bytes", "first_bad", "raise_divergence"]
+           "random_inputs", "run_chunk", "records_per_chunk", "dividing_chunk", "mask_all", "chunk_masked",
+           "chunk_calls", "shard_runs", "check_algorithm", "check_steps", "check_bound", "check_start", "record_plan", "output_bytes", "first_bad", "raise_divergence"]
 
 #: default divergence bound on max |theta|
 BOUND = 1e8
@@ -233,6 +233,12 @@ def mask_all(n, S):
     return n % S != 0 and -(-n // S) <= MASK_ALL_CHUNKS
 
 
+def chunk_masked(n, S, s0):
+    """Whether the chunk of ``S`` units from ``s0`` of a run of ``n`` units runs through the
+    masked compiled call: it runs past the end, or the whole run is masked (:func:`mask_all`)."""
+    return s0 + S > n or mask_all(n, S)
+
+
 def chunk_calls(problem, algo, n, k, runs, chunk_steps):
     """The compiled calls that run n samples recorded every k: a list of
     (s0, R, kk, take, masked), each running R records of kk samples from sample s0, keeping the
@@ -241,8 +247,8 @@ def chunk_calls(problem, algo, n, k, runs, chunk_steps):
     :func:`_scan_records`).
 
     Normally kk = k and R from :func:`records_per_chunk`, or :func:`dividing_chunk` of it (every
-    chunk then runs through one compiled call, with no masked last chunk to compile). When one record of k samples does
-    not fit the memory budget (``RECORD_BYTES``, or ``chunk_steps`` when given; a large
+    chunk then runs through one compiled call, with no masked last chunk to compile). When one
+    record of k samples does not fit the memory budget (``RECORD_BYTES``, or ``chunk_steps`` when given; a large
     ``record_every``, many runs), each record is split into
     calls of a power-of-two ``sub`` samples plus one call for the remainder k mod sub, and only
     the call that ends the record keeps its output (the last, partial record uses masked calls
@@ -256,8 +262,7 @@ def chunk_calls(problem, algo, n, k, runs, chunk_steps):
         if n % k == 0:
             R = dividing_chunk(n_rec, R)
         calls = [(c * R * k, R, k, min(R, n_rec - c * R)) for c in range(-(-n_rec // R))]
-        every = mask_all(n, R * k)
-        return [(s0, R_, kk, take, every or s0 + R_ * kk > n) for s0, R_, kk, take in calls]
+        return [(s0, R_, kk, take, chunk_masked(n, R_ * kk, s0)) for s0, R_, kk, take in calls]
     sub = 1 << (max(cap, 1).bit_length() - 1)
     calls = []
     for r in range(n_rec):

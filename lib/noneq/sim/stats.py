@@ -332,11 +332,10 @@ def stationary(problem, algo, theta0, n_steps, key, *, theta_ref=None, burn_in=0
     else:
         per_batch = max(1, n_full // _check_int("batches", batches, 2, what="None or an integer"))
     acc = _Accumulator(problem.N, windows, None if edges is None else [np.asarray(e) for e in edges], per_batch)
-    every = driver.mask_all(n, S)
     for c in range(-(-n // S)):
         s0 = c * S
         theta_next, st, ok = _stats_chunk(problem, algo, theta, key, s0, n, bound, burn, theta_ref, W, edges,
-                                          S=S, windows=windows, masked=every or s0 + S > n)
+                                          S=S, windows=windows, masked=driver.chunk_masked(n, S, s0))
         valid = min(S, n - s0)
         bad = driver.first_bad(ok, valid)
         if bad >= 0:
@@ -377,11 +376,10 @@ def stationary_ensemble(problem, algo, thetas, n_steps, keys, *, theta_ref, burn
     accs = [_Accumulator(problem.N, windows, None if edges is None else [np.asarray(e) for e in edges], 1)
             for _ in range(C)]
     th, ks = driver.shard_runs(jnp.asarray(thetas), keys)
-    every = driver.mask_all(n, S)
     for c in range(-(-n // S)):
         s0 = c * S
         th, st, ok = _ensemble_stats_chunk(problem, algo, th, ks, s0, n, bound, burn, theta_ref, W, edges,
-                                           S=S, windows=windows, masked=every or s0 + S > n)
+                                           S=S, windows=windows, masked=driver.chunk_masked(n, S, s0))
         valid = min(S, n - s0)
         ok = np.asarray(ok)
         for chain in range(C):
